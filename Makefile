@@ -1,0 +1,146 @@
+# crisp - one non-recursive Makefile.
+#   make            build crispd (and the tools) into build/
+#   make run        install missing Debian packages, build, run crispd in the foreground
+#   make test       install, build, run unit tests (plain and ASan/UBSan) and integration tests
+#   make bench      benchmarks against Debian's containerd in the same run
+#   make deps       install missing Debian packages
+#   make install    install binaries, default config and the systemd unit
+SHELL := /bin/bash
+B ?= build
+PREFIX ?= /usr/local
+PY := /usr/bin/python3
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
+
+PKGS_BUILD := build-essential pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev \
+  libcurl4-openssl-dev libarchive-dev libyajl-dev libcriterion-dev libseccomp-dev libssl-dev \
+  zlib1g-dev
+PKGS_TEST := python3 python3-grpcio python3-grpc-tools python3-pytest containerd iproute2 \
+  util-linux procps
+PKGS_RUN := containernetworking-plugins
+
+LIBS_PC := grpc libprotobuf-c yajl
+CPPFLAGS += -I. -I$(B)/gen -DCRISP_VERSION='"$(VERSION)"' -include base/banned.h
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wswitch-enum -Wmissing-prototypes \
+  -Wno-unused-parameter
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE -pthread -fno-strict-aliasing
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+LDLIBS := -lgrpc -lgpr -lprotobuf-c -lyajl -pthread
+
+# --- sources, one static library per folder ----------------------------------
+base_SRC := $(wildcard base/*.c)
+net_SRC := $(wildcard net/*.c)
+runtimes_SRC := $(wildcard runtimes/*.c)
+image_SRC := $(wildcard image/*.c)
+sandbox_SRC := $(wildcard sandbox/*.c)
+cri_SRC := $(wildcard cri/*.c)
+GEN_C := $(B)/gen/cri/api.pb-c.c
+GEN_H := $(B)/gen/cri/api.pb-c.h
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+LIB_BASE := $(B)/lib/libbase.a
+LIB_NET := $(B)/lib/libnet.a
+LIB_RUNTIMES := $(B)/lib/libruntimes.a
+LIB_CRI := $(B)/lib/libcri.a
+# link order: dependents first
+LIBS_ALL := $(LIB_CRI) $(LIB_RUNTIMES) $(LIB_NET) $(LIB_BASE)
+
+BINS := $(B)/bin/crispd
+
+.PHONY: all run test unit unit-plain unit-asan integration bench deps deps-test install clean \
+  fmt-check
+all: $(BINS)
+
+$(GEN_C) $(GEN_H): cri/api.proto
+	@mkdir -p $(B)/gen/cri
+	protoc-c --c_out=$(B)/gen/cri -Icri cri/api.proto
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c $< -o $@
+
+# generated code: compiled without the project's stricter warnings
+$(B)/obj/gen/api.pb-c.o: $(GEN_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wall -c $< -o $@
+
+$(call obj,$(cri_SRC)): $(GEN_H)
+
+$(LIB_BASE): $(call obj,$(base_SRC))
+$(LIB_NET): $(call obj,$(net_SRC))
+$(LIB_RUNTIMES): $(call obj,$(runtimes_SRC))
+$(LIB_CRI): $(call obj,$(cri_SRC)) $(B)/obj/gen/api.pb-c.o
+$(B)/lib/%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(B)/bin/crispd: $(call obj,cmd/crispd.c) $(LIBS_ALL)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# --- tests --------------------------------------------------------------------
+UNIT_SRC := $(wildcard test/unit/*.c)
+$(B)/bin/unit-tests: $(call obj,$(UNIT_SRC)) $(LIBS_ALL)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+$(call obj,$(UNIT_SRC)): $(GEN_H)
+
+PYGEN := $(B)/py/api_pb2.py
+$(PYGEN): cri/api.proto
+	@mkdir -p $(B)/py
+	$(PY) -m grpc_tools.protoc -Icri --python_out=$(B)/py --grpc_python_out=$(B)/py cri/api.proto
+
+unit-plain: $(B)/bin/unit-tests
+	$(B)/bin/unit-tests --jobs 2
+unit-asan:
+	$(MAKE) --no-print-directory B=$(B)/asan SAN=1 unit-plain
+unit: unit-plain unit-asan
+
+integration: $(BINS) $(PYGEN)
+	CRISPD=$(abspath $(B)/bin/crispd) CRISP_PYGEN=$(abspath $(B)/py) \
+	  $(PY) -m pytest -q -p no:cacheprovider test/integration
+
+test: deps-test
+	$(MAKE) --no-print-directory all unit integration
+
+# --- benchmarks ---------------------------------------------------------------
+$(B)/bin/crisp-bench: $(call obj,test/bench/crisp-bench.c) $(LIBS_ALL)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(call obj,test/bench/crisp-bench.c): $(GEN_H)
+
+bench: deps-test $(BINS) $(B)/bin/crisp-bench
+	test/bench/run.sh $(abspath $(B))
+
+# --- packages -----------------------------------------------------------------
+define apt_missing
+missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+if [ -n "$$missing" ]; then \
+  echo "installing Debian packages:" $$missing; \
+  export DEBIAN_FRONTEND=noninteractive; \
+  apt-get install -y -qq $$missing >/dev/null || { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; }; \
+fi
+endef
+
+deps:
+	@$(call apt_missing,$(PKGS_BUILD) $(PKGS_RUN))
+deps-test:
+	@$(call apt_missing,$(PKGS_BUILD) $(PKGS_RUN) $(PKGS_TEST))
+
+run: deps
+	$(MAKE) --no-print-directory all
+	$(B)/bin/crispd $(RUN_ARGS)
+
+install: all
+	install -D -m 0755 $(B)/bin/crispd $(DESTDIR)$(PREFIX)/bin/crispd
+	install -D -m 0644 deploy/crispd.service $(DESTDIR)/etc/systemd/system/crispd.service
+	[ -e $(DESTDIR)/etc/crisp/config.json ] || install -D -m 0644 deploy/config.json $(DESTDIR)/etc/crisp/config.json
+	[ -e $(DESTDIR)/etc/crictl.yaml ] || install -D -m 0644 deploy/crictl.yaml $(DESTDIR)/etc/crictl.yaml
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

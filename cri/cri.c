@@ -1,0 +1,64 @@
+/* cri.c - the service's lifetime: directories, state, server. */
+#include "cri/cri.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/file.h"
+#include "base/xalloc.h"
+#include "cri/internal.h"
+
+#define EVENT_QUEUE_MAX 1024
+
+int cri_new(struct crisp_config *cfg, struct cri **out, err_t **e)
+{
+  struct cri *d = xcalloc(1, sizeof(*d));
+  d->cfg = *cfg;
+  memset(cfg, 0, sizeof(*cfg));
+  pthread_mutex_init(&d->mu, NULL);
+  clock_gettime(CLOCK_REALTIME, &d->started);
+  d->events = events_new(EVENT_QUEUE_MAX);
+  if (mkdir_p(d->cfg.root, 0711, e) < 0 || mkdir_p(d->cfg.state, 0711, e) < 0 ||
+      cri_load_runtime_config(d, e) < 0) {
+    cri_free(d);
+    return -1;
+  }
+  cri_methods_build(d);
+  *out = d;
+  return 0;
+}
+
+int cri_serve(struct cri *d, err_t **e)
+{
+  struct rpc_server_opts o = {
+      .socket_path = d->cfg.listen,
+      .min_workers = 2,
+      .max_workers = 64,
+  };
+  if (rpc_server_start(&o, d->rpc_methods, d->n_methods, &d->rpc, e) < 0)
+    return -1;
+  log_info("serving CRI v1", "socket", d->cfg.listen, "version", cri_version(), NULL);
+  return 0;
+}
+
+void cri_stop(struct cri *d, int grace_ms)
+{
+  if (!d->rpc)
+    return;
+  rpc_server_stop(d->rpc, grace_ms);
+  d->rpc = NULL;
+}
+
+void cri_free(struct cri *d)
+{
+  if (!d)
+    return;
+  cri_stop(d, 0);
+  cri_methods_free(d);
+  events_free(d->events);
+  config_clear(&d->cfg);
+  free(d->pod_cidr);
+  pthread_mutex_destroy(&d->mu);
+  free(d);
+}

@@ -1,0 +1,145 @@
+/* methods.c - the CRI v1 method table and the glue from bytes to handlers.
+ * Every method of both services is registered; a request that does not decode is
+ * INVALID_ARGUMENT before any handler runs; a method crisp does not serve yet is
+ * UNIMPLEMENTED naming it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "cri/internal.h"
+
+struct cri_method {
+  const char *path;
+  const ProtobufCMessageDescriptor *req;
+  cri_unary_fn unary;
+  cri_stream_fn stream;
+};
+
+struct method_binding {
+  struct cri *d;
+  const struct cri_method *m;
+};
+
+#define RT(name, desc, fn) {"/runtime.v1.RuntimeService/" #name, &runtime__v1__##desc##__descriptor, fn, NULL}
+#define IMG(name, desc, fn) {"/runtime.v1.ImageService/" #name, &runtime__v1__##desc##__descriptor, fn, NULL}
+
+static const struct cri_method cri_methods[] = {
+  RT(Version, version_request, cri_version_rpc),
+  RT(RunPodSandbox, run_pod_sandbox_request, NULL),
+  RT(StopPodSandbox, stop_pod_sandbox_request, NULL),
+  RT(RemovePodSandbox, remove_pod_sandbox_request, NULL),
+  RT(PodSandboxStatus, pod_sandbox_status_request, NULL),
+  RT(ListPodSandbox, list_pod_sandbox_request, cri_list_pod_sandbox_rpc),
+  RT(CreateContainer, create_container_request, NULL),
+  RT(StartContainer, start_container_request, NULL),
+  RT(StopContainer, stop_container_request, NULL),
+  RT(RemoveContainer, remove_container_request, NULL),
+  RT(ListContainers, list_containers_request, cri_list_containers_rpc),
+  RT(ContainerStatus, container_status_request, NULL),
+  RT(UpdateContainerResources, update_container_resources_request, NULL),
+  RT(ReopenContainerLog, reopen_container_log_request, NULL),
+  RT(ExecSync, exec_sync_request, NULL),
+  RT(Exec, exec_request, NULL),
+  RT(Attach, attach_request, NULL),
+  RT(PortForward, port_forward_request, NULL),
+  RT(ContainerStats, container_stats_request, NULL),
+  RT(ListContainerStats, list_container_stats_request, NULL),
+  RT(PodSandboxStats, pod_sandbox_stats_request, NULL),
+  RT(ListPodSandboxStats, list_pod_sandbox_stats_request, NULL),
+  RT(UpdateRuntimeConfig, update_runtime_config_request, cri_update_runtime_config_rpc),
+  RT(Status, status_request, cri_status_rpc),
+  RT(CheckpointContainer, checkpoint_container_request, NULL),
+  {"/runtime.v1.RuntimeService/GetContainerEvents", &runtime__v1__get_events_request__descriptor,
+   NULL, cri_container_events_rpc},
+  RT(ListMetricDescriptors, list_metric_descriptors_request, NULL),
+  RT(ListPodSandboxMetrics, list_pod_sandbox_metrics_request, NULL),
+  RT(RuntimeConfig, runtime_config_request, cri_runtime_config_rpc),
+  IMG(ListImages, list_images_request, NULL),
+  IMG(ImageStatus, image_status_request, NULL),
+  IMG(PullImage, pull_image_request, NULL),
+  IMG(RemoveImage, remove_image_request, NULL),
+  IMG(ImageFsInfo, image_fs_info_request, NULL),
+};
+
+#define N_METHODS (sizeof(cri_methods) / sizeof(cri_methods[0]))
+
+static int decode(const struct cri_method *m, const uint8_t *req, size_t len,
+                  ProtobufCMessage **out, err_t **e)
+{
+  *out = protobuf_c_message_unpack(m->req, NULL, len, req);
+  if (!*out)
+    return err_set(e, ERR_INVALID, 0, "%s: the request is not a valid %s message", m->path,
+                   m->req->name);
+  return 0;
+}
+
+static int unimplemented(const struct cri_method *m, err_t **e)
+{
+  return err_set(e, ERR_UNIMPLEMENTED, 0, "%s is not implemented in crisp %s yet", m->path,
+                 cri_version());
+}
+
+static int unary_glue(void *svc, struct rpc_ctx *ctx, const uint8_t *req, size_t len,
+                      struct buf *resp, err_t **e)
+{
+  const struct method_binding *b = svc;
+  ProtobufCMessage *in = NULL;
+  if (decode(b->m, req, len, &in, e) < 0)
+    return -1;
+  int rc;
+  if (!b->m->unary) {
+    rc = unimplemented(b->m, e);
+  } else {
+    struct cri_call call = {ctx, ARENA_INIT};
+    ProtobufCMessage *out = NULL;
+    rc = b->m->unary(b->d, &call, in, &out, e);
+    if (rc == 0) {
+      size_t n = protobuf_c_message_get_packed_size(out);
+      buf_reserve(resp, n);
+      resp->len = protobuf_c_message_pack(out, (uint8_t *)resp->data);
+    }
+    arena_free(&call.arena);
+  }
+  protobuf_c_message_free_unpacked(in, NULL);
+  return rc;
+}
+
+static int stream_glue(void *svc, struct rpc_ctx *ctx, const uint8_t *req, size_t len,
+                       struct rpc_stream *st, err_t **e)
+{
+  const struct method_binding *b = svc;
+  ProtobufCMessage *in = NULL;
+  if (decode(b->m, req, len, &in, e) < 0)
+    return -1;
+  struct cri_call call = {ctx, ARENA_INIT};
+  int rc = b->m->stream(b->d, &call, in, st, e);
+  arena_free(&call.arena);
+  protobuf_c_message_free_unpacked(in, NULL);
+  return rc;
+}
+
+void cri_methods_build(struct cri *d)
+{
+  d->n_methods = N_METHODS;
+  d->bindings = xcalloc(N_METHODS, sizeof(*d->bindings));
+  d->rpc_methods = xcalloc(N_METHODS, sizeof(*d->rpc_methods));
+  for (size_t i = 0; i < N_METHODS; i++) {
+    d->bindings[i].d = d;
+    d->bindings[i].m = &cri_methods[i];
+    d->rpc_methods[i].path = cri_methods[i].path;
+    d->rpc_methods[i].svc = &d->bindings[i];
+    if (cri_methods[i].stream)
+      d->rpc_methods[i].stream = stream_glue;
+    else
+      d->rpc_methods[i].unary = unary_glue;
+  }
+}
+
+void cri_methods_free(struct cri *d)
+{
+  free(d->bindings);
+  free(d->rpc_methods);
+  d->bindings = NULL;
+  d->rpc_methods = NULL;
+}
