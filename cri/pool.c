@@ -23,6 +23,7 @@ struct pool {
   pthread_cond_t gone;     /* a thread exited */
   struct job *head, *tail;
   unsigned min, max, threads, idle;
+  unsigned queued;         /* jobs not yet taken by a worker */
   bool stopping;
 };
 
@@ -44,6 +45,7 @@ static void *worker(void *arg)
     if (!p->head)  /* stopping and drained */
       break;
     struct job *j = p->head;
+    p->queued--;
     p->head = j->next;
     if (!p->head)
       p->tail = NULL;
@@ -107,8 +109,10 @@ void pool_submit(struct pool *p, pool_fn fn, void *arg)
   else
     p->head = j;
   p->tail = j;
-  /* every worker busy: grow rather than queue behind a slow call */
-  if (p->idle == 0 && p->threads < p->max && !p->stopping)
+  p->queued++;
+  /* more jobs waiting than idle workers to take them (a signalled worker counts as
+   * idle until it runs): grow rather than queue behind a slow call */
+  if (p->queued > p->idle && p->threads < p->max && !p->stopping)
     spawn(p);
   pthread_cond_signal(&p->work);
   pthread_mutex_unlock(&p->mu);
