@@ -35,6 +35,7 @@ int cri_serve(struct cri *d, err_t **e)
       .socket_path = d->cfg.listen,
       .min_workers = 2,
       .max_workers = 64,
+      .pollers = 1,
   };
   if (rpc_server_start(&o, d->rpc_methods, d->n_methods, &d->rpc, e) < 0)
     return -1;

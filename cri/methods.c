@@ -14,6 +14,7 @@ struct cri_method {
   const ProtobufCMessageDescriptor *req;
   cri_unary_fn unary;
   cri_stream_fn stream;
+  bool quick;   /* never blocks: answered on the polling thread (see rpc.h) */
 };
 
 struct method_binding {
@@ -21,21 +22,22 @@ struct method_binding {
   const struct cri_method *m;
 };
 
-#define RT(name, desc, fn) {"/runtime.v1.RuntimeService/" #name, &runtime__v1__##desc##__descriptor, fn, NULL}
-#define IMG(name, desc, fn) {"/runtime.v1.ImageService/" #name, &runtime__v1__##desc##__descriptor, fn, NULL}
+#define RT(name, desc, fn) {"/runtime.v1.RuntimeService/" #name, &runtime__v1__##desc##__descriptor, fn, NULL, false}
+#define RTQ(name, desc, fn) {"/runtime.v1.RuntimeService/" #name, &runtime__v1__##desc##__descriptor, fn, NULL, true}
+#define IMG(name, desc, fn) {"/runtime.v1.ImageService/" #name, &runtime__v1__##desc##__descriptor, fn, NULL, false}
 
 static const struct cri_method cri_methods[] = {
-  RT(Version, version_request, cri_version_rpc),
+  RTQ(Version, version_request, cri_version_rpc),
   RT(RunPodSandbox, run_pod_sandbox_request, NULL),
   RT(StopPodSandbox, stop_pod_sandbox_request, NULL),
   RT(RemovePodSandbox, remove_pod_sandbox_request, NULL),
   RT(PodSandboxStatus, pod_sandbox_status_request, NULL),
-  RT(ListPodSandbox, list_pod_sandbox_request, cri_list_pod_sandbox_rpc),
+  RTQ(ListPodSandbox, list_pod_sandbox_request, cri_list_pod_sandbox_rpc),
   RT(CreateContainer, create_container_request, NULL),
   RT(StartContainer, start_container_request, NULL),
   RT(StopContainer, stop_container_request, NULL),
   RT(RemoveContainer, remove_container_request, NULL),
-  RT(ListContainers, list_containers_request, cri_list_containers_rpc),
+  RTQ(ListContainers, list_containers_request, cri_list_containers_rpc),
   RT(ContainerStatus, container_status_request, NULL),
   RT(UpdateContainerResources, update_container_resources_request, NULL),
   RT(ReopenContainerLog, reopen_container_log_request, NULL),
@@ -48,13 +50,13 @@ static const struct cri_method cri_methods[] = {
   RT(PodSandboxStats, pod_sandbox_stats_request, NULL),
   RT(ListPodSandboxStats, list_pod_sandbox_stats_request, NULL),
   RT(UpdateRuntimeConfig, update_runtime_config_request, cri_update_runtime_config_rpc),
-  RT(Status, status_request, cri_status_rpc),
+  RTQ(Status, status_request, cri_status_rpc),
   RT(CheckpointContainer, checkpoint_container_request, NULL),
   {"/runtime.v1.RuntimeService/GetContainerEvents", &runtime__v1__get_events_request__descriptor,
-   NULL, cri_container_events_rpc},
+   NULL, cri_container_events_rpc, false},
   RT(ListMetricDescriptors, list_metric_descriptors_request, NULL),
   RT(ListPodSandboxMetrics, list_pod_sandbox_metrics_request, NULL),
-  RT(RuntimeConfig, runtime_config_request, cri_runtime_config_rpc),
+  RTQ(RuntimeConfig, runtime_config_request, cri_runtime_config_rpc),
   IMG(ListImages, list_images_request, NULL),
   IMG(ImageStatus, image_status_request, NULL),
   IMG(PullImage, pull_image_request, NULL),
@@ -129,6 +131,8 @@ void cri_methods_build(struct cri *d)
     d->bindings[i].m = &cri_methods[i];
     d->rpc_methods[i].path = cri_methods[i].path;
     d->rpc_methods[i].svc = &d->bindings[i];
+    /* a method with no handler yet only decodes and answers UNIMPLEMENTED: quick too */
+    d->rpc_methods[i].quick = cri_methods[i].quick || (!cri_methods[i].unary && !cri_methods[i].stream);
     if (cri_methods[i].stream)
       d->rpc_methods[i].stream = stream_glue;
     else

@@ -35,6 +35,10 @@ struct rpc_method {
   rpc_unary_fn unary;      /* exactly one of unary / stream */
   rpc_stream_fn stream;
   void *svc;
+  /* A quick handler runs on the thread that polls gRPC instead of the pool: it must
+   * never block (no network, no fsync, no lock held across I/O). Reads of in-memory
+   * state (Version, Status, List*) qualify and skip two thread hand-offs. */
+  bool quick;
 };
 
 /* True once the client cancelled, the deadline passed or the server is stopping. */
@@ -52,6 +56,7 @@ int rpc_stream_send(struct rpc_stream *st, const void *msg, size_t len, err_t **
 struct rpc_server_opts {
   const char *socket_path;
   unsigned min_workers, max_workers;
+  unsigned pollers;        /* threads polling gRPC (and running quick handlers) */
 };
 
 struct rpc_server;

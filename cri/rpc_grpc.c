@@ -80,10 +80,13 @@ struct rpc_stream {
   struct rpc_ctx *c;
 };
 
+#define MAX_POLLERS 8
+
 struct rpc_server {
   grpc_server *server;
   grpc_completion_queue *cq;
-  pthread_t poller;
+  pthread_t pollers[MAX_POLLERS];
+  unsigned n_pollers;
   struct pool *pool;
   char *socket_path;
   struct slot *slots;
@@ -172,7 +175,7 @@ static void on_msg(struct tag *t, bool ok)
 }
 
 static struct rpc_ctx *call_new(struct rpc_server *s, const struct rpc_method *m, grpc_call *gc,
-                                gpr_timespec deadline)
+                                gpr_timespec deadline, int refs)
 {
   struct rpc_ctx *c = xcalloc(1, sizeof(*c));
   c->close_tag.done = on_close;
@@ -184,7 +187,7 @@ static struct rpc_ctx *call_new(struct rpc_server *s, const struct rpc_method *m
   c->details = grpc_empty_slice();
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->cv, NULL);
-  atomic_init(&c->refs, 2);  /* the close op and the final status op */
+  atomic_init(&c->refs, refs);  /* one per outstanding batch */
   if (gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) == 0) {
     c->deadline_ms = INT64_MAX;
   } else {
@@ -195,12 +198,18 @@ static struct rpc_ctx *call_new(struct rpc_server *s, const struct rpc_method *m
   return c;
 }
 
-/* Sends the final status (with the response on success). Takes the final ref. */
-static void call_finish(struct rpc_ctx *c, const struct buf *resp, err_t *e)
+/* Sends the final status (with the response on success). Takes the final ref.
+ * with_close: the call has no close op yet (quick calls), so add it to this batch. */
+static void call_finish(struct rpc_ctx *c, const struct buf *resp, err_t *e, bool with_close)
 {
-  grpc_op ops[3];
+  grpc_op ops[4];
   size_t n = 0;
   memset(ops, 0, sizeof(ops));
+  if (with_close) {
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n].data.recv_close_on_server.cancelled = &c->close_cancelled;
+    n++;
+  }
   if (!c->md_sent) {
     ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
     n++;
@@ -235,9 +244,8 @@ static void log_failure(const struct rpc_ctx *c, const err_t *e)
             e->msg, NULL);
 }
 
-static void run_call(void *arg)
+static void run_call_on(struct rpc_ctx *c, bool quick)
 {
-  struct rpc_ctx *c = arg;
   cleanup_buf struct buf resp = BUF_INIT;
   err_t *e = NULL;
   grpc_slice req = grpc_empty_slice();
@@ -269,9 +277,11 @@ static void run_call(void *arg)
   grpc_slice_unref(req);
   if (e)
     log_failure(c, e);
-  call_finish(c, e ? NULL : &resp, e);
+  call_finish(c, e ? NULL : &resp, e, quick);
   err_free(&e);
 }
+
+static void run_call(void *arg) { run_call_on(arg, false); }
 
 bool rpc_ctx_done(const struct rpc_ctx *c)
 {
@@ -370,7 +380,10 @@ static void on_new_call(struct tag *t, bool ok)
     return;
   }
   gpr_timespec deadline = sl->m ? sl->deadline : sl->details.deadline;
-  struct rpc_ctx *c = call_new(s, sl->m, sl->call, deadline);
+  /* quick and unknown methods are answered at once: one batch, which also holds the
+   * close op; the others get a close op now so cancellation reaches their handler */
+  bool quick = !sl->m || sl->m->quick;
+  struct rpc_ctx *c = call_new(s, sl->m, sl->call, deadline, quick ? 1 : 2);
   if (sl->m) {
     c->path = xstrdup(sl->m->path);
     c->payload = sl->payload;
@@ -379,18 +392,22 @@ static void on_new_call(struct tag *t, bool ok)
     grpc_call_details_destroy(&sl->details);
   }
   grpc_metadata_array_destroy(&sl->md);
-  start_close_op(c);
-  if (c->m) {
-    pool_submit(s->pool, run_call, c);
-  } else {
+  const struct rpc_method *m = sl->m;
+  /* ask for the next call first, so another poller can take it while this one works */
+  if (!atomic_load(&s->stopping))
+    slot_request(sl);
+  if (!m) {
     err_t *e = NULL;
     err_set(&e, ERR_UNIMPLEMENTED, 0, "method %s is not part of the CRI v1 API that crisp serves",
             c->path);
-    call_finish(c, NULL, e);
+    call_finish(c, NULL, e, true);
     err_free(&e);
+  } else if (quick) {
+    run_call_on(c, true);
+  } else {
+    start_close_op(c);
+    pool_submit(s->pool, run_call, c);
   }
-  if (!atomic_load(&s->stopping))
-    slot_request(sl);
 }
 
 static void slot_request(struct slot *sl)
@@ -539,8 +556,10 @@ int rpc_server_start(const struct rpc_server_opts *o, const struct rpc_method *m
     s->slots[i].srv = s;
     slot_request(&s->slots[i]);
   }
-  if (pthread_create(&s->poller, NULL, poll_loop, s) != 0)
-    abort();
+  s->n_pollers = o->pollers < 1 ? 1 : o->pollers > MAX_POLLERS ? MAX_POLLERS : o->pollers;
+  for (unsigned i = 0; i < s->n_pollers; i++)
+    if (pthread_create(&s->pollers[i], NULL, poll_loop, s) != 0)
+      abort();
   *out = s;
   return 0;
 }
@@ -583,7 +602,8 @@ void rpc_server_stop(struct rpc_server *s, int grace_ms)
   if (clean)
     grpc_server_destroy(s->server);
   grpc_completion_queue_shutdown(s->cq);
-  pthread_join(s->poller, NULL);
+  for (unsigned i = 0; i < s->n_pollers; i++)
+    pthread_join(s->pollers[i], NULL);
   if (clean)
     grpc_completion_queue_destroy(s->cq);
   unlink(s->socket_path);

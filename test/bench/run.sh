@@ -4,10 +4,13 @@
 #   ListContainers on an empty store) from one load client (crisp-bench, grpc C core),
 #   with 1 and with 16 calls in flight. Prints a table and the ratios.
 # Each daemon gets its own socket, root and state dir under a temp dir, removed at the end.
-# env: BENCH_SECONDS (default 5 per measurement)
+# Each rate is the median of ROUNDS runs that alternate between the two daemons, so a
+# burst of noise on this 2-core machine does not decide a ratio.
+# env: BENCH_SECONDS (default 3 per run), BENCH_ROUNDS (default 3)
 set -euo pipefail
 B=${1:?usage: run.sh BUILD_DIR}
-SECS=${BENCH_SECONDS:-5}
+SECS=${BENCH_SECONDS:-3}
+ROUNDS=${BENCH_ROUNDS:-3}
 CRISPD=$B/bin/crispd
 BENCH=$B/bin/crisp-bench
 CONTAINERD=$(command -v containerd || true)
@@ -40,7 +43,7 @@ rss_kib() { # PID: resident set of the daemon and any children it started
 # --- crispd
 mkdir -p "$W/crisp"
 echo '{"cni":{"conf_dir":"'"$W"'/crisp/cni"}}' >"$W/crisp/config.json"
-"$CRISPD" --config "$W/crisp/config.json" --root "$W/crisp/root" --state "$W/crisp/state" \
+"$CRISPD" --config "$W/crisp/config.json" ${CRISPD_ARGS:-} --root "$W/crisp/root" --state "$W/crisp/state" \
 	--listen "$W/crisp/crisp.sock" --log-level warn 2>"$W/crisp/log" &
 CRISP_PID=$!; PIDS+=("$CRISP_PID")
 wait_sock "$W/crisp/crisp.sock"
@@ -76,14 +79,18 @@ printf '%-34s %9.1f MiB %9.1f MiB %7.1fx  (containerd / crispd)\n' "idle RSS" \
 	"$(echo "$CRISP_RSS/1024" | bc -l)" "$(echo "$CTRD_RSS/1024" | bc -l)" \
 	"$(echo "$CTRD_RSS/$CRISP_RSS" | bc -l)"
 field() { sed -E "s/.*$1=([0-9.]+).*/\1/"; }
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 for depth in 1 16; do
 	for m in Version Status ListContainers; do
-		a=$("$BENCH" "$W/crisp/crisp.sock" "$m" "$SECS" "$depth")
-		b=$("$BENCH" "$W/ctrd/containerd.sock" "$m" "$SECS" "$depth")
-		ra=$(field rate <<<"$a"); rb=$(field rate <<<"$b")
+		: >"$W/a"; : >"$W/b"
+		for _ in $(seq 1 "$ROUNDS"); do
+			"$BENCH" "$W/crisp/crisp.sock" "$m" "$SECS" "$depth" >>"$W/a"
+			"$BENCH" "$W/ctrd/containerd.sock" "$m" "$SECS" "$depth" >>"$W/b"
+		done
+		ra=$(field rate <"$W/a" | median); rb=$(field rate <"$W/b" | median)
+		pa=$(field p99_us <"$W/a" | median); pb=$(field p99_us <"$W/b" | median)
 		printf '%-34s %10.0f/s %10.0f/s %7.2fx  (crispd / containerd)  p99 %sus vs %sus\n' \
-			"$m calls, $depth in flight" "$ra" "$rb" "$(echo "$ra/$rb" | bc -l)" \
-			"$(field p99_us <<<"$a")" "$(field p99_us <<<"$b")"
+			"$m calls, $depth in flight" "$ra" "$rb" "$(echo "$ra/$rb" | bc -l)" "$pa" "$pb"
 	done
 done
 CRISP_RSS2=$(rss_kib "$CRISP_PID")
