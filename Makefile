@@ -16,8 +16,8 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.
 PKGS_BUILD := build-essential g++ pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev \
   libcurl4-openssl-dev libarchive-dev libyajl-dev libcriterion-dev libseccomp-dev libssl-dev \
   zlib1g-dev
-PKGS_TEST := python3 python3-grpcio python3-grpc-tools python3-pytest containerd iproute2 \
-  util-linux procps
+PKGS_TEST := python3 python3-grpcio python3-grpc-tools python3-pytest iproute2 util-linux procps
+PKGS_BENCH := containerd bc
 PKGS_RUN := containernetworking-plugins
 
 LIBS_PC := grpc libprotobuf-c yajl
@@ -146,6 +146,7 @@ $(B)/bin/crisp-bench: $(call obj,test/bench/crisp-bench.c)
 $(call obj,test/bench/crisp-bench.c): $(GEN_H)
 
 bench: deps-test $(BINS) $(B)/bin/crisp-bench
+	@$(call apt_missing,$(PKGS_BENCH))
 	test/bench/run.sh $(abspath $(B))
 
 # --- packages -----------------------------------------------------------------
