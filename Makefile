@@ -39,11 +39,11 @@ GRPC_STATIC := $(shell pkg-config --static --libs grpc_unsecure 2>/dev/null) -lu
   -laddress_sorting -lz
 ifeq ($(SAN),1)
 CRISPD_LD := $(CC)
-CRISPD_LDLIBS := -lgrpc -lgpr -lprotobuf-c -lyajl -pthread
+CRISPD_LDLIBS := -lgrpc -lgpr -lprotobuf-c -lyajl -lcrypto -pthread
 else
 CRISPD_LD := $(CXX)
 CRISPD_LDLIBS := -static-libstdc++ -static-libgcc -Wl,--gc-sections -Wl,--as-needed \
-  -Wl,-Bstatic $(GRPC_STATIC) -lprotobuf-c -lyajl_s -Wl,-Bdynamic -lm -pthread
+  -Wl,-Bstatic $(GRPC_STATIC) -lprotobuf-c -lyajl_s -lcrypto -Wl,-Bdynamic -lm -pthread
 endif
 
 # --- sources, one static library per folder ----------------------------------
@@ -100,7 +100,7 @@ $(B)/lib/%.a:
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-CRISPD_LIBS := $(LIB_CRI) $(LIB_RUNTIMES) $(LIB_NET) $(LIB_BASE)
+CRISPD_LIBS := $(LIB_CRI) $(LIB_IMAGE) $(LIB_RUNTIMES) $(LIB_NET) $(LIB_BASE)
 $(B)/bin/crispd: $(call obj,cmd/crispd.c) $(CRISPD_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"

@@ -19,8 +19,10 @@ int cri_new(struct crisp_config *cfg, struct cri **out, err_t **e)
   pthread_mutex_init(&d->mu, NULL);
   clock_gettime(CLOCK_REALTIME, &d->started);
   d->events = events_new(EVENT_QUEUE_MAX);
-  if (mkdir_p(d->cfg.root, 0711, e) < 0 || mkdir_p(d->cfg.state, 0711, e) < 0 ||
-      cri_load_runtime_config(d, e) < 0) {
+  /* a second crispd learns first that the socket is taken, before touching any state */
+  if (rpc_socket_claim(d->cfg.listen, e) < 0 || mkdir_p(d->cfg.root, 0711, e) < 0 ||
+      mkdir_p(d->cfg.state, 0711, e) < 0 || cri_load_runtime_config(d, e) < 0 ||
+      store_open(d->cfg.root, &d->store, e) < 0) {
     cri_free(d);
     return -1;
   }
@@ -58,6 +60,7 @@ void cri_free(struct cri *d)
   cri_stop(d, 0);
   cri_methods_free(d);
   events_free(d->events);
+  store_close(d->store);
   config_clear(&d->cfg);
   free(d->pod_cidr);
   pthread_mutex_destroy(&d->mu);

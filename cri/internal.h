@@ -13,6 +13,7 @@
 #include "cri/config.h"
 #include "cri/events.h"
 #include "cri/rpc.h"
+#include "image/store.h"
 
 struct cri {
   struct crisp_config cfg;
@@ -21,6 +22,7 @@ struct cri {
   struct method_binding *bindings;
   size_t n_methods;
   struct events *events;
+  struct store *store;    /* images: records, layers, blobs under cfg.root */
   struct timespec started;
   pthread_mutex_t mu;     /* guards the fields below */
   char *pod_cidr;         /* from UpdateRuntimeConfig, "" until kubelet sends one */
@@ -61,5 +63,17 @@ int cri_list_containers_rpc(struct cri *d, struct cri_call *c, const ProtobufCMe
                             ProtobufCMessage **resp, err_t **e);
 int cri_list_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
                              ProtobufCMessage **resp, err_t **e);
+
+/* images.c */
+struct image_record;
+int cri_image_lookup(struct cri *d, const char *name, struct image_record **out, err_t **e);
+int cri_list_images_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
+                        ProtobufCMessage **resp, err_t **e);
+int cri_image_status_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
+                         ProtobufCMessage **resp, err_t **e);
+int cri_remove_image_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
+                         ProtobufCMessage **resp, err_t **e);
+int cri_image_fs_info_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
+                          ProtobufCMessage **resp, err_t **e);
 
 #endif

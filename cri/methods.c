@@ -57,11 +57,11 @@ static const struct cri_method cri_methods[] = {
   RT(ListMetricDescriptors, list_metric_descriptors_request, NULL),
   RT(ListPodSandboxMetrics, list_pod_sandbox_metrics_request, NULL),
   RTQ(RuntimeConfig, runtime_config_request, cri_runtime_config_rpc),
-  IMG(ListImages, list_images_request, NULL),
-  IMG(ImageStatus, image_status_request, NULL),
+  IMG(ListImages, list_images_request, cri_list_images_rpc),
+  IMG(ImageStatus, image_status_request, cri_image_status_rpc),
   IMG(PullImage, pull_image_request, NULL),
-  IMG(RemoveImage, remove_image_request, NULL),
-  IMG(ImageFsInfo, image_fs_info_request, NULL),
+  IMG(RemoveImage, remove_image_request, cri_remove_image_rpc),
+  IMG(ImageFsInfo, image_fs_info_request, cri_image_fs_info_rpc),
 };
 
 #define N_METHODS (sizeof(cri_methods) / sizeof(cri_methods[0]))

@@ -61,6 +61,11 @@ struct rpc_server_opts {
 
 struct rpc_server;
 
+/* Makes sure socket_path is free to bind: ERR_EXISTS when a server answers on it or a
+ * non-socket file is there; a stale socket (nobody listening) is removed. Called by
+ * rpc_server_start; callable earlier to fail fast before taking other resources. */
+int rpc_socket_claim(const char *socket_path, err_t **e);
+
 /* Binds the unix socket (creating its directory; replacing a stale socket; refusing
  * with ERR_EXISTS when another server answers on it), mode 0660, and starts serving
  * the methods. Any other path answers UNIMPLEMENTED naming it. The method table

@@ -455,7 +455,7 @@ static void on_shutdown(struct tag *t, bool ok)
 /* ---- socket --------------------------------------------------------------------- */
 
 /* A live server on the path is an error; a dead one's socket file is removed. */
-static int claim_socket(const char *path, err_t **e)
+int rpc_socket_claim(const char *path, err_t **e)
 {
   struct stat st;
   if (lstat(path, &st) < 0)
@@ -501,7 +501,7 @@ int rpc_server_start(const struct rpc_server_opts *o, const struct rpc_method *m
     if (mkdir_p(dir, 0711, e) < 0)
       return err_wrap(e, "socket directory");
   }
-  if (claim_socket(o->socket_path, e) < 0)
+  if (rpc_socket_claim(o->socket_path, e) < 0)
     return -1;
 
   grpc_init();
