@@ -3,6 +3,7 @@
 #   make run        install missing Debian packages, build, run crispd in the foreground
 #   make test       install, build, run unit tests (plain and ASan/UBSan) and integration tests
 #   make bench      benchmarks against Debian's containerd in the same run
+#   make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 30)
 #   make deps       install missing Debian packages
 #   make install    install binaries, default config and the systemd unit
 SHELL := /bin/bash
@@ -18,6 +19,7 @@ PKGS_BUILD := build-essential g++ pkg-config libgrpc-dev protobuf-c-compiler lib
   zlib1g-dev
 PKGS_TEST := python3 python3-grpcio python3-grpc-tools python3-pytest iproute2 util-linux procps
 PKGS_BENCH := containerd bc
+PKGS_FUZZ := clang
 PKGS_RUN := containernetworking-plugins
 
 LIBS_PC := grpc libprotobuf-c yajl
@@ -68,7 +70,7 @@ LIBS_ALL := $(LIB_CRI) $(LIB_IMAGE) $(LIB_RUNTIMES) $(LIB_SANDBOX) $(LIB_NET) $(
 
 BINS := $(B)/bin/crispd
 
-.PHONY: all run test unit unit-plain unit-asan integration integration-asan bench deps deps-test install clean \
+.PHONY: all run test unit unit-plain unit-asan integration integration-asan bench fuzz fuzz-deps deps deps-test install clean \
   fmt-check
 all: $(BINS)
 
@@ -148,6 +150,35 @@ $(call obj,test/bench/crisp-bench.c): $(GEN_H)
 bench: deps-test $(BINS) $(B)/bin/crisp-bench
 	@$(call apt_missing,$(PKGS_BENCH))
 	test/bench/run.sh $(abspath $(B))
+
+# --- fuzzing (libFuzzer, clang) -------------------------------------------------
+# make fuzz runs every target for FUZZ_SECONDS on a copy of its seed corpus
+# (test/fuzz/corpus/<name>); a crash leaves its input in $(B)/fuzz/ and fails the run.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := ref config
+fuzz_ref_SRC := image/ref.c $(base_SRC)
+fuzz_config_SRC := cri/config.c runtimes/handlers.c $(base_SRC)
+FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+  -fno-sanitize-recover=undefined -I. -I$(B)/gen -include base/banned.h
+define fuzz_rule
+$(B)/fuzz/fuzz_$(1): test/fuzz/fuzz_$(1).c $$(fuzz_$(1)_SRC)
+	@mkdir -p $$(dir $$@)
+	@echo "  FUZZ-CC $$@"
+	$$(Q)clang $$(FUZZ_CFLAGS) -o $$@ $$^ -lyajl -lcrypto -larchive -lcurl
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_rule,$(t))))
+
+fuzz-deps:
+	@$(call apt_missing,$(PKGS_FUZZ))
+fuzz: fuzz-deps
+	$(MAKE) --no-print-directory $(foreach t,$(FUZZ_TARGETS),$(B)/fuzz/fuzz_$(t))
+	@for t in $(FUZZ_TARGETS); do \
+	  rm -rf $(B)/fuzz/corpus-$$t && cp -r test/fuzz/corpus/$$t $(B)/fuzz/corpus-$$t && \
+	  echo "fuzz $$t for $(FUZZ_SECONDS)s" && \
+	  (cd $(B)/fuzz && set -o pipefail && ./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -print_final_stats=1 corpus-$$t 2>&1 | grep -E 'number_of_executed_units|ERROR|SUMMARY|==') \
+	  || { echo "fuzz $$t FAILED (crash input in $(B)/fuzz)"; exit 1; }; \
+	done
 
 # --- packages -----------------------------------------------------------------
 define apt_missing
