@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/file.h"
@@ -10,6 +11,45 @@
 #include "cri/internal.h"
 
 #define EVENT_QUEUE_MAX 1024
+
+/* crisp-pull lives next to crispd (build/bin, or /usr/local/bin after make install). */
+static char *helper_path(const char *name)
+{
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0)
+    return xstrdup(name);
+  self[n] = '\0';
+  char *slash = strrchr(self, '/');
+  if (slash)
+    *slash = '\0';
+  return path_join(self, name);
+}
+
+static int start_puller(struct cri *d, err_t **e)
+{
+  const struct crisp_config *c = &d->cfg;
+  struct pull_registry_conf *m = xcalloc(c->n_mirrors + 1, sizeof(*m));
+  for (size_t i = 0; i < c->n_mirrors; i++)
+    m[i] = (struct pull_registry_conf){c->mirrors[i].host,
+                                       (const char *const *)c->mirrors[i].endpoints.v,
+                                       c->mirrors[i].endpoints.n};
+  char *helper = helper_path("crisp-pull");
+  struct puller_opts o = {
+      .store = d->store,
+      .helper = helper,
+      .mirrors = m,
+      .n_mirrors = c->n_mirrors,
+      .insecure = (const char *const *)c->insecure_registries.v,
+      .n_insecure = c->insecure_registries.n,
+      .auth_file = c->registry_auth_file,
+      .parallel = c->pull_parallelism,
+  };
+  int rc = puller_new(&o, &d->puller, e);
+  free(helper);
+  free(m);
+  return rc;
+}
 
 int cri_new(struct crisp_config *cfg, struct cri **out, err_t **e)
 {
@@ -22,7 +62,7 @@ int cri_new(struct crisp_config *cfg, struct cri **out, err_t **e)
   /* a second crispd learns first that the socket is taken, before touching any state */
   if (rpc_socket_claim(d->cfg.listen, e) < 0 || mkdir_p(d->cfg.root, 0711, e) < 0 ||
       mkdir_p(d->cfg.state, 0711, e) < 0 || cri_load_runtime_config(d, e) < 0 ||
-      store_open(d->cfg.root, &d->store, e) < 0) {
+      store_open(d->cfg.root, &d->store, e) < 0 || start_puller(d, e) < 0) {
     cri_free(d);
     return -1;
   }
@@ -60,6 +100,7 @@ void cri_free(struct cri *d)
   cri_stop(d, 0);
   cri_methods_free(d);
   events_free(d->events);
+  puller_free(d->puller);
   store_close(d->store);
   config_clear(&d->cfg);
   free(d->pod_cidr);

@@ -9,6 +9,7 @@
 #include "base/json.h"
 #include "base/xalloc.h"
 #include "cri/internal.h"
+#include "image/pull.h"
 #include "image/ref.h"
 
 static bool all_hex(const char *s)
@@ -255,5 +256,39 @@ int cri_image_fs_info_rpc(struct cri *d, struct cri_call *c, const ProtobufCMess
   r->container_filesystems = arena_array(&c->arena, 1, sizeof(*r->container_filesystems));
   r->container_filesystems[0] = fs_usage(&c->arena, mnt, bytes, inodes);
   *resp = &r->base;
+  return 0;
+}
+
+static bool pull_cancelled(void *arg) { return rpc_ctx_done(arg); }
+
+static const char *opt(const char *s) { return s && *s ? s : NULL; }
+
+int cri_pull_image_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
+                       ProtobufCMessage **resp, err_t **e)
+{
+  const Runtime__V1__PullImageRequest *in = (const Runtime__V1__PullImageRequest *)req;
+  const char *name = in->image ? in->image->image : "";
+  if (!*name)
+    return err_set(e, ERR_INVALID, 0, "no image named: the image reference is empty");
+  struct pull_request r = {.image = name, .cancelled = pull_cancelled, .arg = c->ctx};
+  if (in->auth) {
+    const Runtime__V1__AuthConfig *a = in->auth;
+    r.creds = (struct pull_creds){opt(a->username), opt(a->password), opt(a->auth),
+                                  opt(a->identity_token), opt(a->registry_token)};
+  }
+  int64_t left = rpc_ctx_remaining_ms(c->ctx);
+  if (left != INT64_MAX) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    r.deadline_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + left;
+  }
+  char *id = NULL;
+  if (image_pull(d->puller, &r, &id, e) < 0)
+    return err_wrap(e, "pull %s", name);
+  Runtime__V1__PullImageResponse *out = arena_alloc(&c->arena, sizeof(*out));
+  runtime__v1__pull_image_response__init(out);
+  out->image_ref = arena_strdup(&c->arena, id);
+  free(id);
+  *resp = &out->base;
   return 0;
 }

@@ -13,6 +13,7 @@
 #include "cri/config.h"
 #include "cri/events.h"
 #include "cri/rpc.h"
+#include "image/pull.h"
 #include "image/store.h"
 
 struct cri {
@@ -23,6 +24,7 @@ struct cri {
   size_t n_methods;
   struct events *events;
   struct store *store;    /* images: records, layers, blobs under cfg.root */
+  struct puller *puller;  /* runs crisp-pull helpers */
   struct timespec started;
   pthread_mutex_t mu;     /* guards the fields below */
   char *pod_cidr;         /* from UpdateRuntimeConfig, "" until kubelet sends one */
@@ -73,6 +75,8 @@ int cri_image_status_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessa
                          ProtobufCMessage **resp, err_t **e);
 int cri_remove_image_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
                          ProtobufCMessage **resp, err_t **e);
+int cri_pull_image_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
+                       ProtobufCMessage **resp, err_t **e);
 int cri_image_fs_info_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
                           ProtobufCMessage **resp, err_t **e);
 

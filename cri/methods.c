@@ -26,19 +26,21 @@ struct method_binding {
 #define RTQ(name, desc, fn) {"/runtime.v1.RuntimeService/" #name, &runtime__v1__##desc##__descriptor, fn, NULL, true}
 #define IMG(name, desc, fn) {"/runtime.v1.ImageService/" #name, &runtime__v1__##desc##__descriptor, fn, NULL, false}
 
+/* Quick methods (RTQ) read the in-memory index and small files on the state dir, a
+ * tmpfs (/run) by default: nothing they do waits on a disk or the network. */
 static const struct cri_method cri_methods[] = {
   RTQ(Version, version_request, cri_version_rpc),
   RT(RunPodSandbox, run_pod_sandbox_request, NULL),
   RT(StopPodSandbox, stop_pod_sandbox_request, NULL),
   RT(RemovePodSandbox, remove_pod_sandbox_request, NULL),
-  RT(PodSandboxStatus, pod_sandbox_status_request, NULL),
+  RTQ(PodSandboxStatus, pod_sandbox_status_request, NULL),
   RTQ(ListPodSandbox, list_pod_sandbox_request, cri_list_pod_sandbox_rpc),
   RT(CreateContainer, create_container_request, NULL),
   RT(StartContainer, start_container_request, NULL),
   RT(StopContainer, stop_container_request, NULL),
   RT(RemoveContainer, remove_container_request, NULL),
   RTQ(ListContainers, list_containers_request, cri_list_containers_rpc),
-  RT(ContainerStatus, container_status_request, NULL),
+  RTQ(ContainerStatus, container_status_request, NULL),
   RT(UpdateContainerResources, update_container_resources_request, NULL),
   RT(ReopenContainerLog, reopen_container_log_request, NULL),
   RT(ExecSync, exec_sync_request, NULL),
@@ -59,7 +61,7 @@ static const struct cri_method cri_methods[] = {
   RTQ(RuntimeConfig, runtime_config_request, cri_runtime_config_rpc),
   IMG(ListImages, list_images_request, cri_list_images_rpc),
   IMG(ImageStatus, image_status_request, cri_image_status_rpc),
-  IMG(PullImage, pull_image_request, NULL),
+  IMG(PullImage, pull_image_request, cri_pull_image_rpc),
   IMG(RemoveImage, remove_image_request, cri_remove_image_rpc),
   IMG(ImageFsInfo, image_fs_info_request, cri_image_fs_info_rpc),
 };
@@ -93,7 +95,7 @@ static int unary_glue(void *svc, struct rpc_ctx *ctx, const uint8_t *req, size_t
   if (!b->m->unary) {
     rc = unimplemented(b->m, e);
   } else {
-    struct cri_call call = {ctx, ARENA_INIT};
+    struct cri_call call = {.ctx = ctx};
     ProtobufCMessage *out = NULL;
     rc = b->m->unary(b->d, &call, in, &out, e);
     if (rc == 0) {
@@ -102,6 +104,7 @@ static int unary_glue(void *svc, struct rpc_ctx *ctx, const uint8_t *req, size_t
       resp->len = protobuf_c_message_pack(out, (uint8_t *)resp->data);
     }
     arena_free(&call.arena);
+
   }
   protobuf_c_message_free_unpacked(in, NULL);
   return rc;
@@ -114,7 +117,7 @@ static int stream_glue(void *svc, struct rpc_ctx *ctx, const uint8_t *req, size_
   ProtobufCMessage *in = NULL;
   if (decode(b->m, req, len, &in, e) < 0)
     return -1;
-  struct cri_call call = {ctx, ARENA_INIT};
+  struct cri_call call = {.ctx = ctx};
   int rc = b->m->stream(b->d, &call, in, st, e);
   arena_free(&call.arena);
   protobuf_c_message_free_unpacked(in, NULL);
@@ -147,3 +150,4 @@ void cri_methods_free(struct cri *d)
   d->bindings = NULL;
   d->rpc_methods = NULL;
 }
+

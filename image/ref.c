@@ -15,6 +15,7 @@
 #define OFFICIAL_PREFIX "library/"
 #define DEFAULT_TAG "latest"
 #define QUOTE_MAX 96   /* how much of a hostile input an error message repeats */
+#define PART_MAX 64    /* and of the part of it that is wrong */
 
 static bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 static bool is_alnum(char c) { return is_lower_alnum(c) || (c >= 'A' && c <= 'Z'); }
@@ -83,7 +84,8 @@ static int check_path(const char *input, const char *path, err_t **e)
       return bad_ref(e, input, "repository name has an empty component (leading, "
                                "trailing or doubled '/')");
     if (!valid_path_component(c, n))
-      return bad_ref(e, input, "invalid repository name component \"%.*s\"", (int)n, c);
+      return bad_ref(e, input, "invalid repository name component \"%.*s\"",
+                     (int)(n < PART_MAX ? n : PART_MAX), c);
     if (!*end)
       return 0;
     c = end + 1;
@@ -130,21 +132,23 @@ static int check_domain(const char *input, const char *d, err_t **e)
   if (d[0] == '[') {
     const char *close = strchr(d, ']');
     if (!close || close == d + 1 || (close[1] && close[1] != ':'))
-      return bad_ref(e, input, "invalid registry host \"%s\"", d);
+      return bad_ref(e, input, "invalid registry host \"%.*s\"", PART_MAX, d);
     cleanup_free char *addr = xstrndup(d + 1, (size_t)(close - d - 1));
     unsigned char bin[16];
     if (inet_pton(AF_INET6, addr, bin) != 1)
-      return bad_ref(e, input, "invalid IPv6 address \"%s\" in registry host", addr);
+      return bad_ref(e, input, "invalid IPv6 address \"%.*s\" in registry host", PART_MAX,
+                     addr);
     port = close[1] ? close + 2 : NULL;
   } else {
     const char *colon = strchr(d, ':');
     size_t hn = colon ? (size_t)(colon - d) : strlen(d);
     if (!valid_hostname(d, hn))
-      return bad_ref(e, input, "invalid registry host \"%.*s\"", (int)hn, d);
+      return bad_ref(e, input, "invalid registry host \"%.*s\"",
+                     (int)(hn < PART_MAX ? hn : PART_MAX), d);
     port = colon ? colon + 1 : NULL;
   }
   if (port && !valid_port(port))
-    return bad_ref(e, input, "invalid registry port \"%s\"", port);
+    return bad_ref(e, input, "invalid registry port \"%.*s\"", PART_MAX, port);
   return 0;
 }
 
@@ -187,10 +191,10 @@ static int check_digest(const char *input, const char *d, err_t **e)
 {
   const char *colon = strchr(d, ':');
   if (!colon || !digest_algorithm_ok(d, (size_t)(colon - d)) || !colon[1])
-    return bad_ref(e, input, "invalid digest \"%s\": expected algorithm:hex", d);
+    return bad_ref(e, input, "invalid digest \"%.*s\": expected algorithm:hex", PART_MAX, d);
   if ((size_t)(colon - d) != 6 || strncmp(d, "sha256", 6) != 0)
     return bad_ref(e, input, "unsupported digest algorithm \"%.*s\": crisp verifies only sha256",
-                   (int)(colon - d), d);
+                   (int)(colon - d < PART_MAX ? colon - d : PART_MAX), d);
   if (!is_hex64(colon + 1))
     return bad_ref(e, input, "invalid sha256 digest: need exactly 64 lowercase hex characters");
   return 0;

@@ -121,6 +121,17 @@ static void collect_orphans(struct store *s, struct store_strv *blobs)
   store_trash_empty(&trash);
 }
 
+void store_collect(struct store *s, char *const *chain_ids, size_t n_chains,
+                   char *const *digests, size_t n_digests)
+{
+  struct store_strv trash = {0};
+  pthread_mutex_lock(&s->mu);
+  store_layers_gc_locked(s, chain_ids, n_chains, &trash);
+  store_blobs_gc_locked(s, digests, n_digests);
+  pthread_mutex_unlock(&s->mu);
+  store_trash_empty(&trash);
+}
+
 static int load(struct store *s, err_t **e)
 {
   const char *dirs[] = {s->blobs_dir, s->layers_dir, s->images_dir, s->holds_dir};

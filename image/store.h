@@ -185,6 +185,12 @@ int store_image_list(struct store *s, struct image_record ***out, size_t *n, err
 int store_image_remove(struct store *s, const char *id, err_t **e);
 /* The config blob of an image found by any key (caller frees *data). */
 int store_image_config(struct store *s, const char *key, char **data, size_t *len, err_t **e);
+/* What a failed pull leaves: deletes those of the listed layers (chain IDs) and blobs
+ * that no image record and no holder references; a layer still being unpacked stays.
+ * A pull that found one of them present then gets ERR_PRECONDITION from store_image_add
+ * and retries, as after a removal. */
+void store_collect(struct store *s, char *const *chain_ids, size_t n_chains,
+                   char *const *digests, size_t n_digests);
 
 struct image_record *image_record_dup(const struct image_record *r);
 void image_record_free(struct image_record *r);

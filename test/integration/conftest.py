@@ -158,3 +158,7 @@ def make_crispd(tmpbase):
 @pytest.fixture
 def crispd(make_crispd):
     return make_crispd()
+
+
+# the image service tests' session-scoped real registries (see registry_fixtures.py)
+from registry_fixtures import auth_registry, registry  # noqa: E402,F401

@@ -28,7 +28,8 @@ IMPLEMENTED = {
 }
 # Valid for the wire but refused by the handler: the empty request names no image.
 EMPTY_REQUEST_INVALID = {"/runtime.v1.ImageService/RemoveImage",
-                         "/runtime.v1.ImageService/ImageStatus"}
+                         "/runtime.v1.ImageService/ImageStatus",
+                         "/runtime.v1.ImageService/PullImage"}
 
 
 def all_methods():

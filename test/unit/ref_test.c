@@ -172,6 +172,13 @@ Test(ref, error_message_escapes_and_cuts_hostile_input)
   cr_expect_null(strchr(e->msg, '\033'));
   cr_expect(strlen(e->msg) < 300, "message is %zu bytes", strlen(e->msg));
   err_free(&e);
+  /* the wrong part is repeated only in part too */
+  memcpy(in, "x@", 2);
+  in[5] = 'x';
+  cr_assert_eq(image_ref_parse(in, &r, &e), -1);
+  cr_expect(strstr(e->msg, "invalid digest"), "%s", e->msg);
+  cr_expect(strlen(e->msg) < 300, "message is %zu bytes", strlen(e->msg));
+  err_free(&e);
 }
 
 Test(ref, accepts_name_of_exactly_255_characters)
