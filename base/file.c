@@ -15,6 +15,7 @@
 int fd_read_all(int fd, size_t max, char **out, size_t *len, err_t **e)
 {
   cleanup_buf struct buf b = BUF_INIT;
+  buf_puts(&b, "");  /* an empty input is still a NUL-terminated string */
   for (;;) {
     buf_reserve(&b, 65536);
     ssize_t n = read(fd, b.data + b.len, b.cap - b.len - 1);

@@ -139,6 +139,20 @@ Test(file, read_all_refuses_more_than_max)
   rm_rf(d, &e);
 }
 
+Test(file, reading_an_empty_file_gives_an_empty_string)
+{
+  cleanup_free char *d = tmpdir();
+  cleanup_free char *p = path_join(d, "empty");
+  err_t *e = NULL;
+  cr_assert_eq(file_write_atomic(p, "", 0, 0600, &e), 0);
+  cleanup_free char *got = NULL;
+  size_t len = 99;
+  cr_assert_eq(file_read_all(p, 100, &got, &len, &e), 0);
+  cr_assert_eq(len, 0);
+  cr_assert_str_eq(got, "");
+  rm_rf(d, &e);
+}
+
 Test(file, mkdir_p_and_rm_rf_round_trip)
 {
   cleanup_free char *d = tmpdir();
