@@ -17,7 +17,8 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.
 PKGS_BUILD := build-essential g++ pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev \
   libcurl4-openssl-dev libarchive-dev libyajl-dev libcriterion-dev libseccomp-dev libssl-dev \
   zlib1g-dev
-PKGS_TEST := python3 python3-grpcio python3-grpc-tools python3-pytest iproute2 util-linux procps
+PKGS_TEST := python3 python3-grpcio python3-grpc-tools python3-pytest iproute2 util-linux procps \
+  busybox-static iptables skopeo umoci docker-registry jq apache2-utils
 PKGS_BENCH := containerd bc
 PKGS_FUZZ := clang
 PKGS_RUN := containernetworking-plugins
@@ -33,7 +34,7 @@ ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 endif
-LDLIBS := -lgrpc -lgpr -lprotobuf-c -lyajl -lcurl -larchive -lcrypto -lseccomp -pthread
+LDLIBS := -lgrpc -lgpr -lprotobuf-c -lyajl -lcurl -larchive -lcrypto -lseccomp -lz -pthread
 # crispd itself links no libcurl, libarchive or libseccomp (pulls and containers run in
 # helper processes) and is linked fully static (the grpc core "unsecure" build: a unix
 # socket needs no TLS) with --gc-sections: shared libraries cost RSS in relocations and
@@ -226,13 +227,20 @@ deps:
 deps-test:
 	@$(call apt_missing,$(PKGS_BUILD) $(PKGS_RUN) $(PKGS_TEST))
 
+# make run: a node with no CNI network config gets crisp's default (bridge + host-local +
+# portmap on 10.88.0.0/16), so pods get addresses on a fresh machine
+CNI_CONF_DIR ?= /etc/cni/net.d
 run: deps
 	$(MAKE) --no-print-directory all
+	@if ! ls $(CNI_CONF_DIR)/*.conf $(CNI_CONF_DIR)/*.conflist $(CNI_CONF_DIR)/*.json >/dev/null 2>&1; then \
+	  echo "installing deploy/cni/10-crisp.conflist into $(CNI_CONF_DIR)"; \
+	  install -D -m 0644 deploy/cni/10-crisp.conflist $(CNI_CONF_DIR)/10-crisp.conflist; fi
 	$(B)/bin/crispd $(RUN_ARGS)
 
 install: all
 	install -D -m 0755 $(B)/bin/crispd $(DESTDIR)$(PREFIX)/bin/crispd
 	install -D -m 0755 $(B)/bin/crisp-pull $(DESTDIR)$(PREFIX)/bin/crisp-pull
+	install -D -m 0755 $(B)/bin/crisp-monitor $(DESTDIR)$(PREFIX)/bin/crisp-monitor
 	install -D -m 0644 deploy/crispd.service $(DESTDIR)/etc/systemd/system/crispd.service
 	[ -e $(DESTDIR)/etc/crisp/config.json ] || install -D -m 0644 deploy/config.json $(DESTDIR)/etc/crisp/config.json
 	[ -e $(DESTDIR)/etc/crictl.yaml ] || install -D -m 0644 deploy/crictl.yaml $(DESTDIR)/etc/crictl.yaml

@@ -62,10 +62,12 @@ int cri_new(struct crisp_config *cfg, struct cri **out, err_t **e)
   /* a second crispd learns first that the socket is taken, before touching any state */
   if (rpc_socket_claim(d->cfg.listen, e) < 0 || mkdir_p(d->cfg.root, 0711, e) < 0 ||
       mkdir_p(d->cfg.state, 0711, e) < 0 || cri_load_runtime_config(d, e) < 0 ||
-      store_open(d->cfg.root, &d->store, e) < 0 || start_puller(d, e) < 0) {
+      store_open(d->cfg.root, &d->store, e) < 0 || start_puller(d, e) < 0 ||
+      objects_open(d->cfg.root, &d->objects, e) < 0) {
     cri_free(d);
     return -1;
   }
+  d->monitor_helper = helper_path("crisp-monitor");
   cri_methods_build(d);
   *out = d;
   return 0;
@@ -100,6 +102,8 @@ void cri_free(struct cri *d)
   cri_stop(d, 0);
   cri_methods_free(d);
   events_free(d->events);
+  objects_close(d->objects);
+  free(d->monitor_helper);
   puller_free(d->puller);
   store_close(d->store);
   config_clear(&d->cfg);

@@ -12,6 +12,7 @@
 #include "cri/cri.h"
 #include "cri/config.h"
 #include "cri/events.h"
+#include "cri/objects.h"
 #include "cri/rpc.h"
 #include "image/pull.h"
 #include "image/store.h"
@@ -25,16 +26,25 @@ struct cri {
   struct events *events;
   struct store *store;    /* images: records, layers, blobs under cfg.root */
   struct puller *puller;  /* runs crisp-pull helpers */
+  struct objects *objects;   /* pods and containers */
+  char *monitor_helper;      /* path of crisp-monitor */
   struct timespec started;
   pthread_mutex_t mu;     /* guards the fields below */
   char *pod_cidr;         /* from UpdateRuntimeConfig, "" until kubelet sends one */
 };
 
-/* One call as a handler sees it: its context and an arena for the response. */
+/* One call as a handler sees it: its context, an arena for the response, and records
+ * the response points into (released after it is packed). */
+#define CRI_CALL_KEEP 4
 struct cri_call {
   struct rpc_ctx *ctx;
   struct arena arena;
+  struct ctr_rec *kept[CRI_CALL_KEEP];
+  int n_kept;
 };
+
+/* Keeps r (a reference the caller hands over) alive until the reply is packed. */
+void cri_call_keep(struct cri_call *c, struct ctr_rec *r);
 
 typedef int (*cri_unary_fn)(struct cri *d, struct cri_call *call, const ProtobufCMessage *req,
                             ProtobufCMessage **resp, err_t **e);
@@ -60,11 +70,58 @@ int cri_load_runtime_config(struct cri *d, err_t **e);
 int cri_container_events_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
                              struct rpc_stream *st, err_t **e);
 
-/* list.c */
-int cri_list_containers_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
-                            ProtobufCMessage **resp, err_t **e);
-int cri_list_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
-                             ProtobufCMessage **resp, err_t **e);
+#define CRI_RPC(name) \
+  int name(struct cri *d, struct cri_call *c, const ProtobufCMessage *req, ProtobufCMessage **resp, err_t **e)
+
+/* pods.c */
+CRI_RPC(cri_run_pod_sandbox_rpc);
+CRI_RPC(cri_stop_pod_sandbox_rpc);
+CRI_RPC(cri_remove_pod_sandbox_rpc);
+CRI_RPC(cri_pod_sandbox_status_rpc);
+CRI_RPC(cri_list_pod_sandbox_rpc);
+void *cri_map_copy(struct arena *a, void *const *src, size_t n, void (*init)(void *));
+bool cri_labels_match(void *const *labels, size_t n, void *const *selector, size_t n_sel);
+Runtime__V1__PodSandboxMetadata *cri_pod_metadata(struct arena *a, const struct pod_rec *p);
+Runtime__V1__PodSandboxStatus *cri_pod_status(struct cri *d, struct arena *a, const struct pod_rec *p);
+
+/* containers.c */
+CRI_RPC(cri_create_container_rpc);
+CRI_RPC(cri_start_container_rpc);
+CRI_RPC(cri_stop_container_rpc);
+CRI_RPC(cri_remove_container_rpc);
+char *cri_ctr_state_dir(struct cri *d, const char *id);
+int cri_ctr_stop_locked(struct cri *d, struct rpc_ctx *ctx, const char *id, int64_t timeout_s,
+                        err_t **e);
+int cri_pod_containers_stop(struct cri *d, struct rpc_ctx *ctx, const char *pod_id, err_t **e);
+int cri_pod_containers_remove(struct cri *d, struct rpc_ctx *ctx, const char *pod_id, err_t **e);
+
+/* ctr_status.c */
+CRI_RPC(cri_container_status_rpc);
+CRI_RPC(cri_list_containers_rpc);
+CRI_RPC(cri_exec_sync_rpc);
+CRI_RPC(cri_reopen_container_log_rpc);
+Runtime__V1__ContainerStatus *cri_ctr_status(struct cri *d, struct arena *a, const struct ctr_rec *r);
+void cri_publish_event(struct cri *d, const char *id, Runtime__V1__ContainerEventType type);
+void cri_publish_removed(struct cri *d, const struct ctr_rec *r);
+
+/* stats.c */
+CRI_RPC(cri_container_stats_rpc);
+CRI_RPC(cri_list_container_stats_rpc);
+CRI_RPC(cri_pod_sandbox_stats_rpc);
+CRI_RPC(cri_list_pod_sandbox_stats_rpc);
+
+/* podenv.c: a pod's host-side pieces (namespaces, files; networking later) */
+struct rt_handler;
+struct ctrspec_pod;
+char *podenv_dir(struct cri *d, const char *id);
+int podenv_create(struct cri *d, const char *id, const Runtime__V1__PodSandboxConfig *cfg,
+                  const struct rt_handler *h, char **ip4, char **ip6, err_t **e);
+struct cni_opts;
+void podenv_cni_opts(struct cri *d, struct cni_opts *o);
+int podenv_stop(struct cri *d, const char *id, err_t **e);      /* idempotent */
+int podenv_destroy(struct cri *d, const char *id, err_t **e);   /* idempotent */
+int podenv_describe(struct cri *d, const struct pod_rec *p, struct ctrspec_pod *out, err_t **e);
+void podenv_describe_clear(struct ctrspec_pod *p);
 
 /* images.c */
 struct image_record;

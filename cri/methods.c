@@ -30,27 +30,27 @@ struct method_binding {
  * tmpfs (/run) by default: nothing they do waits on a disk or the network. */
 static const struct cri_method cri_methods[] = {
   RTQ(Version, version_request, cri_version_rpc),
-  RT(RunPodSandbox, run_pod_sandbox_request, NULL),
-  RT(StopPodSandbox, stop_pod_sandbox_request, NULL),
-  RT(RemovePodSandbox, remove_pod_sandbox_request, NULL),
-  RTQ(PodSandboxStatus, pod_sandbox_status_request, NULL),
+  RT(RunPodSandbox, run_pod_sandbox_request, cri_run_pod_sandbox_rpc),
+  RT(StopPodSandbox, stop_pod_sandbox_request, cri_stop_pod_sandbox_rpc),
+  RT(RemovePodSandbox, remove_pod_sandbox_request, cri_remove_pod_sandbox_rpc),
+  RTQ(PodSandboxStatus, pod_sandbox_status_request, cri_pod_sandbox_status_rpc),
   RTQ(ListPodSandbox, list_pod_sandbox_request, cri_list_pod_sandbox_rpc),
-  RT(CreateContainer, create_container_request, NULL),
-  RT(StartContainer, start_container_request, NULL),
-  RT(StopContainer, stop_container_request, NULL),
-  RT(RemoveContainer, remove_container_request, NULL),
+  RT(CreateContainer, create_container_request, cri_create_container_rpc),
+  RT(StartContainer, start_container_request, cri_start_container_rpc),
+  RT(StopContainer, stop_container_request, cri_stop_container_rpc),
+  RT(RemoveContainer, remove_container_request, cri_remove_container_rpc),
   RTQ(ListContainers, list_containers_request, cri_list_containers_rpc),
-  RTQ(ContainerStatus, container_status_request, NULL),
+  RTQ(ContainerStatus, container_status_request, cri_container_status_rpc),
   RT(UpdateContainerResources, update_container_resources_request, NULL),
-  RT(ReopenContainerLog, reopen_container_log_request, NULL),
-  RT(ExecSync, exec_sync_request, NULL),
+  RT(ReopenContainerLog, reopen_container_log_request, cri_reopen_container_log_rpc),
+  RT(ExecSync, exec_sync_request, cri_exec_sync_rpc),
   RT(Exec, exec_request, NULL),
   RT(Attach, attach_request, NULL),
   RT(PortForward, port_forward_request, NULL),
-  RT(ContainerStats, container_stats_request, NULL),
-  RT(ListContainerStats, list_container_stats_request, NULL),
-  RT(PodSandboxStats, pod_sandbox_stats_request, NULL),
-  RT(ListPodSandboxStats, list_pod_sandbox_stats_request, NULL),
+  RT(ContainerStats, container_stats_request, cri_container_stats_rpc),
+  RT(ListContainerStats, list_container_stats_request, cri_list_container_stats_rpc),
+  RT(PodSandboxStats, pod_sandbox_stats_request, cri_pod_sandbox_stats_rpc),
+  RT(ListPodSandboxStats, list_pod_sandbox_stats_request, cri_list_pod_sandbox_stats_rpc),
   RT(UpdateRuntimeConfig, update_runtime_config_request, cri_update_runtime_config_rpc),
   RTQ(Status, status_request, cri_status_rpc),
   RT(CheckpointContainer, checkpoint_container_request, NULL),
@@ -104,7 +104,8 @@ static int unary_glue(void *svc, struct rpc_ctx *ctx, const uint8_t *req, size_t
       resp->len = protobuf_c_message_pack(out, (uint8_t *)resp->data);
     }
     arena_free(&call.arena);
-
+    for (int i = 0; i < call.n_kept; i++)
+      ctr_rec_free(call.kept[i]);
   }
   protobuf_c_message_free_unpacked(in, NULL);
   return rc;
@@ -151,3 +152,9 @@ void cri_methods_free(struct cri *d)
   d->rpc_methods = NULL;
 }
 
+void cri_call_keep(struct cri_call *c, struct ctr_rec *r)
+{
+  if (c->n_kept == CRI_CALL_KEEP)
+    abort();  /* a handler keeping more records than this is a bug */
+  c->kept[c->n_kept++] = r;
+}

@@ -10,7 +10,7 @@
 #include "base/xalloc.h"
 #include "cri/internal.h"
 #include "net/cidr.h"
-#include "net/cni_conf.h"
+#include "net/cni.h"
 
 #ifndef CRISP_VERSION
 #define CRISP_VERSION "0.0.0-dev"
@@ -63,23 +63,17 @@ static Runtime__V1__RuntimeCondition *runtime_ready(struct cri *d, struct arena 
   return condition(a, "RuntimeReady", true, NULL, NULL);
 }
 
-/* The network is ready once a CNI network config exists (checked on every call,
- * so dropping a config in makes the node ready without a restart). */
+/* The network is ready once a valid CNI network config exists and its plugins are
+ * found (checked on every call, so adding a config makes the node ready without a
+ * restart). */
 static Runtime__V1__RuntimeCondition *network_ready(struct cri *d, struct arena *a)
 {
-  cleanup_free char *path = NULL;
-  err_t *e = NULL;
-  if (cni_conf_find(d->cfg.cni_conf_dir, &path, &e) < 0) {
-    Runtime__V1__RuntimeCondition *cnd =
-        condition(a, "NetworkReady", false, "NetworkPluginNotReady", e->msg);
-    err_free(&e);
-    return cnd;
-  }
-  if (!path) {
-    cleanup_free char *m = xasprintf("no CNI network config (*.conflist, *.conf, *.json) in %s",
-                                     d->cfg.cni_conf_dir);
-    return condition(a, "NetworkReady", false, "NetworkPluginNotReady", m);
-  }
+  struct cni_opts o;
+  podenv_cni_opts(d, &o);
+  cleanup_free char *why = NULL;
+  if (!cni_ready(&o, &why))
+    return condition(a, "NetworkReady", false, "NetworkPluginNotReady",
+                     why ? why : "CNI is not ready");
   return condition(a, "NetworkReady", true, NULL, NULL);
 }
 

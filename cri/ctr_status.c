@@ -1,0 +1,328 @@
+/* ctr_status.c - what kubelet reads about containers: ContainerStatus, ListContainers,
+ * the GetContainerEvents messages; and ExecSync and ReopenContainerLog, which need a
+ * running container. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/cleanup.h"
+#include "base/file.h"
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "cri/internal.h"
+#include "runtimes/monitor.h"
+
+#define EXEC_MAX_OUTPUT (16u << 20)
+
+/* A container's CRI state from its record and its monitor's files. */
+struct ctr_view {
+  Runtime__V1__ContainerState state;
+  struct ctr_runtime_state rt;
+  const char *reason, *message;
+  int exit_code;
+};
+
+static void view(struct cri *d, const struct ctr_rec *r, struct ctr_view *v)
+{
+  memset(v, 0, sizeof(*v));
+  v->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED;
+  v->reason = v->message = "";
+  if (!r->start_requested)
+    return;
+  if (*r->start_error) {  /* StartContainer failed: exited, as containerd reports it */
+    v->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;
+    v->exit_code = 128;
+    v->reason = "StartError";
+    v->message = r->start_error;
+    return;
+  }
+  cleanup_free char *dir = cri_ctr_state_dir(d, r->id);
+  err_t *e = NULL;
+  if (monitor_state(dir, &v->rt, &e) < 0 || !v->rt.started) {
+    /* state gone (a reboot emptied the state dir): it cannot be running */
+    err_free(&e);
+    v->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;
+    v->exit_code = 255;
+    v->reason = "Unknown";
+    v->message = "the container's runtime state is gone (node rebooted?)";
+    return;
+  }
+  if (!v->rt.exited) {
+    v->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
+    return;
+  }
+  v->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;
+  v->exit_code = v->rt.exit.exit_code;
+  v->reason = v->rt.exit.reason;
+  v->message = v->rt.exit.message;
+}
+
+static Runtime__V1__ContainerMetadata *ctr_metadata(struct arena *a, const struct ctr_rec *r)
+{
+  Runtime__V1__ContainerMetadata *m = arena_alloc(a, sizeof(*m));
+  runtime__v1__container_metadata__init(m);
+  m->name = arena_strdup(a, r->config->metadata->name);
+  m->attempt = r->config->metadata->attempt;
+  return m;
+}
+
+static Runtime__V1__ImageSpec *image_spec(struct arena *a, const struct ctr_rec *r)
+{
+  Runtime__V1__ImageSpec *s = arena_alloc(a, sizeof(*s));
+  runtime__v1__image_spec__init(s);
+  s->image = arena_strdup(a, r->image_name);
+  s->user_specified_image = arena_strdup(a, r->image_name);
+  return s;
+}
+
+Runtime__V1__ContainerStatus *cri_ctr_status(struct cri *d, struct arena *a, const struct ctr_rec *r)
+{
+  struct ctr_view v;
+  view(d, r, &v);
+  Runtime__V1__ContainerStatus *s = arena_alloc(a, sizeof(*s));
+  runtime__v1__container_status__init(s);
+  s->id = arena_strdup(a, r->id);
+  s->metadata = ctr_metadata(a, r);
+  s->state = v.state;
+  s->created_at = r->created_ns;
+  s->started_at = v.rt.started ? v.rt.started_at_ns : 0;
+  s->finished_at = v.rt.exited ? v.rt.exit.finished_at_ns : 0;
+  s->exit_code = v.exit_code;
+  s->image = image_spec(a, r);
+  s->image_ref = arena_strdup(a, r->image_id);
+  s->image_id = arena_strdup(a, r->image_id);
+  s->reason = arena_strdup(a, v.reason);
+  s->message = arena_strdup(a, v.message);
+  s->n_labels = r->config->n_labels;
+  s->labels = cri_map_copy(a, (void *const *)r->config->labels, s->n_labels,
+                           (void (*)(void *))runtime__v1__container_status__labels_entry__init);
+  s->n_annotations = r->config->n_annotations;
+  s->annotations = cri_map_copy(a, (void *const *)r->config->annotations, s->n_annotations,
+                                (void (*)(void *))runtime__v1__container_status__annotations_entry__init);
+  s->n_mounts = r->config->n_mounts;
+  s->mounts = r->config->mounts;  /* the config lives as long as r, which outlives the reply */
+  s->log_path = arena_strdup(a, r->log_path);
+  if (r->config->linux && r->config->linux->resources) {
+    s->resources = arena_alloc(a, sizeof(*s->resources));
+    runtime__v1__container_resources__init(s->resources);
+    s->resources->linux = r->config->linux->resources;
+  }
+  return s;
+}
+
+int cri_container_status_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
+                             ProtobufCMessage **resp, err_t **e)
+{
+  const Runtime__V1__ContainerStatusRequest *in = (const Runtime__V1__ContainerStatusRequest *)req;
+  struct ctr_rec *r = NULL;
+  if (objects_ctr_get(d->objects, in->container_id, &r, e) < 0)
+    return -1;
+  cri_call_keep(c, r);
+  Runtime__V1__ContainerStatusResponse *out = arena_alloc(&c->arena, sizeof(*out));
+  runtime__v1__container_status_response__init(out);
+  out->status = cri_ctr_status(d, &c->arena, r);
+  if (in->verbose) {
+    cleanup_free char *dir = cri_ctr_state_dir(d, r->id);
+    cleanup_buf struct buf b = BUF_INIT;
+    buf_puts(&b, "{\"stateDir\":");
+    buf_json_str(&b, dir);
+    buf_printf(&b, ",\"podSandboxId\":\"%s\"}", r->pod_id);
+    out->n_info = 1;
+    out->info = arena_array(&c->arena, 1, sizeof(*out->info));
+    out->info[0] = arena_alloc(&c->arena, sizeof(*out->info[0]));
+    runtime__v1__container_status_response__info_entry__init(out->info[0]);
+    out->info[0]->key = arena_strdup(&c->arena, "info");
+    out->info[0]->value = arena_strdup(&c->arena, buf_str(&b));
+  }
+  *resp = &out->base;
+  return 0;
+}
+
+static bool ctr_matches(struct cri *d, const struct ctr_rec *r, const Runtime__V1__ContainerFilter *f)
+{
+  if (!f)
+    return true;
+  if (*f->id && strncmp(r->id, f->id, strlen(f->id)) != 0)
+    return false;
+  if (*f->pod_sandbox_id && strncmp(r->pod_id, f->pod_sandbox_id, strlen(f->pod_sandbox_id)) != 0)
+    return false;
+  if (!cri_labels_match((void *const *)r->config->labels, r->config->n_labels,
+                        (void *const *)f->label_selector, f->n_label_selector))
+    return false;
+  if (f->state) {
+    struct ctr_view v;
+    view(d, r, &v);
+    if (v.state != f->state->state)
+      return false;
+  }
+  return true;
+}
+
+int cri_list_containers_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
+                            ProtobufCMessage **resp, err_t **e)
+{
+  (void)e;
+  const Runtime__V1__ListContainersRequest *in = (const Runtime__V1__ListContainersRequest *)req;
+  struct arena *a = &c->arena;
+  struct ctr_rec **v;
+  size_t n;
+  objects_ctr_list(d->objects, NULL, &v, &n);
+  Runtime__V1__ListContainersResponse *r = arena_alloc(a, sizeof(*r));
+  runtime__v1__list_containers_response__init(r);
+  r->containers = arena_array(a, n ? n : 1, sizeof(*r->containers));
+  for (size_t i = 0; i < n; i++) {
+    const struct ctr_rec *rec = v[i];
+    if (!ctr_matches(d, rec, in->filter))
+      continue;
+    struct ctr_view cv;
+    view(d, rec, &cv);
+    Runtime__V1__Container *x = arena_alloc(a, sizeof(*x));
+    runtime__v1__container__init(x);
+    x->id = arena_strdup(a, rec->id);
+    x->pod_sandbox_id = arena_strdup(a, rec->pod_id);
+    x->metadata = ctr_metadata(a, rec);
+    x->image = image_spec(a, rec);
+    x->image_ref = arena_strdup(a, rec->image_id);
+    x->image_id = arena_strdup(a, rec->image_id);
+    x->state = cv.state;
+    x->created_at = rec->created_ns;
+    x->n_labels = rec->config->n_labels;
+    x->labels = cri_map_copy(a, (void *const *)rec->config->labels, x->n_labels,
+                             (void (*)(void *))runtime__v1__container__labels_entry__init);
+    x->n_annotations = rec->config->n_annotations;
+    x->annotations = cri_map_copy(a, (void *const *)rec->config->annotations, x->n_annotations,
+                                  (void (*)(void *))runtime__v1__container__annotations_entry__init);
+    r->containers[r->n_containers++] = x;
+  }
+  ctr_rec_list_free(v, n);
+  *resp = &r->base;
+  return 0;
+}
+
+/* ---- events ---------------------------------------------------------------------- */
+
+static void publish(struct cri *d, const struct ctr_rec *r, Runtime__V1__ContainerEventType type)
+{
+  if (!events_subscribers(d->events))
+    return;
+  struct arena a = ARENA_INIT;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  Runtime__V1__ContainerEventResponse ev = RUNTIME__V1__CONTAINER_EVENT_RESPONSE__INIT;
+  ev.container_id = r->id;
+  ev.container_event_type = type;
+  ev.created_at = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+  struct pod_rec *p = NULL;
+  err_t *e = NULL;
+  if (objects_pod_get(d->objects, r->pod_id, &p, &e) == 0)
+    ev.pod_sandbox_status = cri_pod_status(d, &a, p);
+  err_free(&e);
+  Runtime__V1__ContainerStatus *st =
+      type == RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT ? NULL : cri_ctr_status(d, &a, r);
+  if (st) {
+    ev.n_containers_statuses = 1;
+    ev.containers_statuses = &st;
+  }
+  size_t n = protobuf_c_message_get_packed_size(&ev.base);
+  uint8_t *buf = xmalloc(n ? n : 1);
+  protobuf_c_message_pack(&ev.base, buf);
+  events_publish(d->events, buf, n);
+  free(buf);
+  pod_rec_free(p);
+  arena_free(&a);
+}
+
+void cri_publish_event(struct cri *d, const char *id, Runtime__V1__ContainerEventType type)
+{
+  struct ctr_rec *r = NULL;
+  err_t *e = NULL;
+  if (objects_ctr_get(d->objects, id, &r, &e) < 0) {
+    err_free(&e);
+    return;
+  }
+  publish(d, r, type);
+  ctr_rec_free(r);
+}
+
+void cri_publish_removed(struct cri *d, const struct ctr_rec *r)
+{
+  publish(d, r, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
+}
+
+/* ---- exec and logs ----------------------------------------------------------------- */
+
+static int running_dir(struct cri *d, const char *id, char **dir, err_t **e)
+{
+  struct ctr_rec *r = NULL;
+  if (objects_ctr_get(d->objects, id, &r, e) < 0)
+    return -1;
+  struct ctr_view v;
+  view(d, r, &v);
+  *dir = cri_ctr_state_dir(d, r->id);
+  bool running = v.state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
+  ctr_rec_free(r);
+  if (!running) {
+    free(*dir);
+    *dir = NULL;
+    return err_set(e, ERR_PRECONDITION, 0, "container %s is not running", id);
+  }
+  return 0;
+}
+
+int cri_exec_sync_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
+                      ProtobufCMessage **resp, err_t **e)
+{
+  const Runtime__V1__ExecSyncRequest *in = (const Runtime__V1__ExecSyncRequest *)req;
+  if (in->n_cmd == 0 || !*in->cmd[0])
+    return err_set(e, ERR_INVALID, 0, "exec needs a command");
+  if (in->timeout < 0)
+    return err_set(e, ERR_INVALID, 0, "exec timeout %lld is negative", (long long)in->timeout);
+  cleanup_free char *dir = NULL;
+  if (running_dir(d, in->container_id, &dir, e) < 0)
+    return -1;
+  char **argv = xcalloc(in->n_cmd + 1, sizeof(*argv));
+  for (size_t i = 0; i < in->n_cmd; i++)
+    argv[i] = in->cmd[i];
+  struct exec_spec x = {.argv = argv, .argc = in->n_cmd};
+  struct exec_result res = {0};
+  int64_t timeout_ms = in->timeout > 0 ? in->timeout * 1000 : 0;
+  int64_t left = rpc_ctx_remaining_ms(c->ctx);
+  if (left != INT64_MAX && (timeout_ms == 0 || left < timeout_ms))
+    timeout_ms = left > 0 ? left : 1;
+  int rc = monitor_exec_sync(d->monitor_helper, dir, &x, timeout_ms, EXEC_MAX_OUTPUT, &res, e);
+  free(argv);
+  if (rc == 0 && res.timed_out)
+    rc = err_set(e, ERR_DEADLINE, 0, "command %s timed out after %lld s", in->cmd[0],
+                 (long long)in->timeout);
+  if (rc < 0) {
+    buf_free(&res.out);
+    buf_free(&res.err);
+    return err_wrap(e, "exec in container %s", in->container_id);
+  }
+  Runtime__V1__ExecSyncResponse *r = arena_alloc(&c->arena, sizeof(*r));
+  runtime__v1__exec_sync_response__init(r);
+  r->stdout.len = res.out.len;
+  r->stdout.data = arena_alloc(&c->arena, res.out.len + 1);
+  memcpy(r->stdout.data, buf_str(&res.out), res.out.len);
+  r->stderr.len = res.err.len;
+  r->stderr.data = arena_alloc(&c->arena, res.err.len + 1);
+  memcpy(r->stderr.data, buf_str(&res.err), res.err.len);
+  r->exit_code = res.exit_code;
+  buf_free(&res.out);
+  buf_free(&res.err);
+  *resp = &r->base;
+  return 0;
+}
+
+int cri_reopen_container_log_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
+                                 ProtobufCMessage **resp, err_t **e)
+{
+  const Runtime__V1__ReopenContainerLogRequest *in = (const Runtime__V1__ReopenContainerLogRequest *)req;
+  cleanup_free char *dir = NULL;
+  if (running_dir(d, in->container_id, &dir, e) < 0 || monitor_reopen_log(dir, e) < 0)
+    return err_wrap(e, "reopen log of container %s", in->container_id);
+  Runtime__V1__ReopenContainerLogResponse *r = arena_alloc(&c->arena, sizeof(*r));
+  runtime__v1__reopen_container_log_response__init(r);
+  *resp = &r->base;
+  return 0;
+}

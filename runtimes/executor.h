@@ -1,0 +1,61 @@
+/* executor.h - building and entering containers (the namespaces executor).
+ *
+ * These run inside crisp-monitor (start) or a short-lived exec helper (exec), never in
+ * crispd: they fork, clone, mount and setns. RuntimeClass routing picks the executor per
+ * pod; the sandbox executor (sandbox/) is the namespaces executor plus a tracer.
+ *
+ * Errors: ERR_INVALID for a spec the kernel refuses for a reason in the spec (a mount
+ * source that does not exist, an unknown user...), with the path or value named;
+ * ERR_PERMISSION / ERR_INTERNAL for system failures, naming the step ("mount /proc:
+ * Operation not permitted"). A failure reported before the container's process exec'd
+ * leaves nothing behind (mounts, cgroup).
+ */
+#ifndef CRISP_RUNTIMES_EXECUTOR_H
+#define CRISP_RUNTIMES_EXECUTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/err.h"
+#include "runtimes/spec.h"
+
+/* Descriptors the container's process gets as 0, 1, 2 (a tty: the pty's slave end for
+ * all three). -1 means /dev/null. */
+struct ctr_stdio {
+  int in, out, err;
+};
+
+/* Builds the container described by s (cgroup, namespaces, rootfs, mounts, devices,
+ * user, capabilities, no_new_privs, seccomp) and starts its first process. Returns once
+ * that process has exec'd argv[0], with *pid its pid in the caller's pid namespace, or
+ * with the exact reason it could not (the executable is missing: ERR_INVALID naming it). */
+int ns_start(const struct ctr_spec *s, const struct ctr_stdio *io, pid_t *pid, err_t **e);
+
+/* Starts x inside the running container whose first process is target: same
+ * namespaces, cgroup, rootfs, user, capabilities, no_new_privs and seccomp as the
+ * container. Returns once it exec'd. */
+int ns_exec(const struct ctr_spec *s, pid_t target, const struct exec_spec *x,
+            const struct ctr_stdio *io, pid_t *pid, err_t **e);
+
+/* Undoes on the host what ns_start set up (the rootfs mount, the cgroup) once the
+ * container's processes are gone. Idempotent: missing pieces are fine. */
+int ns_cleanup(const struct ctr_spec *s, err_t **e);
+
+/* The container's cgroup path (as created by ns_start) for each controller hierarchy
+ * is derived from s->cgroup_parent and s->cgroup_name; these read it. */
+struct ctr_usage {
+  uint64_t cpu_usage_ns;        /* cumulative */
+  uint64_t memory_usage;        /* bytes, incl. cache */
+  uint64_t memory_working_set;  /* usage minus inactive file */
+  uint64_t memory_rss;
+  uint64_t pids;
+  bool oom_killed;              /* the cgroup saw an OOM kill */
+};
+int cgroup_usage(const struct ctr_spec *s, struct ctr_usage *out, err_t **e);
+/* Applies new limits to a running container's cgroup (UpdateContainerResources). */
+int cgroup_update(const struct ctr_spec *s, const struct resources *r, err_t **e);
+/* Signals every process in the container's cgroup (for SIGKILL on stop/remove). */
+int cgroup_kill_all(const struct ctr_spec *s, int sig, err_t **e);
+
+#endif

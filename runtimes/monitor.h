@@ -1,0 +1,70 @@
+/* monitor.h - crispd's side of crisp-monitor, the per-container supervisor.
+ *
+ * A container's state directory (<state>/containers/<id>/) holds:
+ *   spec.json     the struct ctr_spec (written by crispd before start)
+ *   monitor.pid   the monitor's pid (written by the monitor)
+ *   pid           the container's first process, once started
+ *   started.json  {"pid", "started_at"} written atomically once the process exec'd
+ *   exit.json     {"exit_code", "signal", "finished_at", "reason", "message"} written
+ *                 atomically when the container's first process is gone
+ *   ctl.sock      the monitor's control socket (reopen the log; attach later)
+ *   monitor.log   the monitor's own diagnostics (logfmt), for a human debugging it
+ * crisp-monitor is started by monitor_start, detaches (its own session, reparented
+ * away from crispd) and lives exactly as long as the container: a crispd restart or
+ * crash never touches it, and a restarted crispd learns everything from these files.
+ *
+ * Thread-safety: every function may be called from any thread.
+ */
+#ifndef CRISP_RUNTIMES_MONITOR_H
+#define CRISP_RUNTIMES_MONITOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "runtimes/spec.h"
+
+struct ctr_exit {
+  int exit_code;            /* 128 + signal when killed by one (as kubelet expects) */
+  int signal;               /* 0 if it exited */
+  int64_t finished_at_ns;   /* CLOCK_REALTIME */
+  char reason[32];          /* "Completed", "Error", "OOMKilled" */
+  char message[256];
+};
+
+struct ctr_runtime_state {
+  bool started;             /* started.json exists */
+  pid_t pid;
+  int64_t started_at_ns;
+  bool exited;              /* exit.json exists */
+  struct ctr_exit exit;
+  bool monitor_alive;       /* the monitor process is still there */
+};
+
+/* Starts crisp-monitor (helper = its path) for the container whose spec.json is in
+ * state_dir, and waits until the container's process exec'd: 0 with *pid, or the
+ * exact error the monitor reported (nothing is left running then). */
+int monitor_start(const char *helper, const char *state_dir, pid_t *pid, err_t **e);
+
+/* Reads the state files (never blocks on the monitor). A monitor that died without
+ * writing exit.json (killed) yields exited = true with reason "Error" and a message
+ * saying so, so a container is never reported running without a supervisor. */
+int monitor_state(const char *state_dir, struct ctr_runtime_state *out, err_t **e);
+
+/* Asks the monitor to reopen the CRI log file (after kubelet rotated it). */
+int monitor_reopen_log(const char *state_dir, err_t **e);
+
+/* Runs x in the container to completion (ExecSync): stdout and stderr each captured up
+ * to max_output bytes (the rest is dropped), killed after timeout_ms (0 = none) with
+ * *timed_out set. exec_helper is crisp-monitor, run in its exec mode. */
+struct exec_result {
+  int exit_code;
+  bool timed_out;
+  struct buf out, err;
+};
+int monitor_exec_sync(const char *exec_helper, const char *state_dir, const struct exec_spec *x,
+                      int64_t timeout_ms, size_t max_output, struct exec_result *res, err_t **e);
+
+#endif

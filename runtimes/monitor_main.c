@@ -1,0 +1,224 @@
+/* monitor_main.c - crisp-monitor's two modes (monitor_proc.h). */
+#include "runtimes/monitor_proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/file.h"
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "runtimes/executor.h"
+#include "runtimes/monitor_int.h"
+#include "runtimes/monitor_sup.h"
+
+/* fd 3 must be the report pipe crispd passed; it is made close-on-exec at once so
+ * neither the container nor an exec'd process ever holds it (crispd waits for its EOF). */
+static int take_report_fd(void)
+{
+  struct stat st;
+  if (fstat(MON_REPORT_FD, &st) < 0 || !S_ISFIFO(st.st_mode))
+    return -1;
+  if (fcntl(MON_REPORT_FD, F_SETFD, FD_CLOEXEC) < 0)
+    return -1;
+  return MON_REPORT_FD;
+}
+
+static void fail(int report, err_t **e)
+{
+  if (report >= 0)
+    mon_report(report, 0, *e);
+  else
+    log_error("crisp-monitor failed", "error", (*e)->msg, NULL);
+  err_free(e);
+}
+
+/* The monitor's own diagnostics: crispd's stderr may belong to a journal stream that
+ * ends with crispd, the monitor's file lives as long as the container's state. */
+static void redirect_stderr(const char *dir)
+{
+  cleanup_free char *path = path_join(dir, MON_LOG);
+  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+  if (fd < 0)
+    return;
+  dup2(fd, 2);   /* not close-on-exec, but the executor replaces 0-2 in the container */
+  close(fd);
+}
+
+/* The detached monitor: builds the container, reports, supervises, records the exit. */
+static int supervise(const char *dir, int report)
+{
+  if (chdir("/") < 0)
+    return 1;
+  umask(022);
+  redirect_stderr(dir);
+  struct mon m;
+  mon_init(&m);
+  err_t *e = NULL;
+  if (mon_setup(&m, dir, &e) < 0) {
+    log_info("container did not start", "dir", dir, "error", e->msg, NULL);
+    fail(report, &e);
+    mon_release(&m);
+    return 1;
+  }
+  mon_report(report, m.pid, NULL);
+  close(report);
+  char pid[16];
+  snprintf(pid, sizeof(pid), "%d", (int)m.pid);
+  log_info("container started", "id", m.spec->id, "pid", pid, NULL);
+  mon_trim();
+  mon_supervise(&m);
+  mon_finish(&m);
+  log_info("container exited", "id", m.spec->id, NULL);
+  mon_release(&m);
+  return 0;
+}
+
+static int start_main(const char *dir)
+{
+  int report = take_report_fd();
+  if (report < 0) {
+    fprintf(stderr, "crisp-monitor start: fd 3 must be crispd's report pipe\n");
+    return 2;
+  }
+  err_t *e = NULL;
+  if (dir[0] != '/') {
+    err_set(&e, ERR_INVALID, 0, "state directory %s is not absolute", dir);
+    fail(report, &e);
+    return 1;
+  }
+  pid_t child = fork();
+  if (child < 0) {
+    err_sys(&e, errno, "fork");
+    fail(report, &e);
+    return 1;
+  }
+  if (child > 0)
+    return 0;   /* crispd reaps this one; the child is reparented to init */
+  setsid();     /* cannot fail: a fresh child is no process group leader */
+  return supervise(dir, report);
+}
+
+/* ExecSync's timeout: crispd sends SIGTERM. The command runs in its own session (the
+ * executor makes one), out of reach of a kill of our process group, so we kill its
+ * group ourselves. The handler only writes to a self-pipe; handlers, unlike a blocked
+ * mask, do not survive the command's execve. The pipe is global only because a
+ * handler can reach nothing else. */
+static int term_pipe[2] = {-1, -1};
+
+static void on_term(int sig)
+{
+  char c = (char)sig;
+  ssize_t r = write(term_pipe[1], &c, 1);
+  (void)r;
+}
+
+static int catch_term(void)
+{
+  if (pipe2(term_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+    return -1;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_term;
+  sa.sa_flags = SA_RESTART;   /* the executor's reads and waits go on undisturbed */
+  sigemptyset(&sa.sa_mask);
+  return sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Waits for the command (our child: the executor clones it with CLONE_PARENT). */
+static int wait_exec(pid_t pid)
+{
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  struct pollfd p[2] = {{.fd = term_pipe[0], .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
+  while (pidfd >= 0 && !(p[1].revents & POLLIN)) {
+    if (poll(p, 2, -1) < 0 && errno != EINTR)
+      break;
+    if (p[0].revents & POLLIN) {
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+      p[0].fd = -1;
+    }
+  }
+  int st;
+  while (waitpid(pid, &st, __WALL) < 0) {
+    if (errno != EINTR)
+      return 255;
+  }
+  if (pidfd >= 0)
+    close(pidfd);
+  return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+static int exec_start(const char *dir, char **argv, pid_t *pid, err_t **e)
+{
+  bool held = false, exists = false;
+  if (mon_lock_held(dir, &held, &exists, e) < 0)
+    return -1;
+  cleanup_free char *exit_path = path_join(dir, MON_EXIT);
+  if (!held || access(exit_path, F_OK) == 0)
+    return err_set(e, ERR_PRECONDITION, 0, "container is not running");
+  pid_t target;
+  int64_t started;
+  if (mon_started_read(dir, &target, &started, e) < 0) {
+    if ((*e)->code == ERR_NOT_FOUND)
+      (*e)->code = ERR_PRECONDITION;
+    return err_wrap(e, "container is not running");
+  }
+  cleanup_free char *spec_path = path_join(dir, MON_SPEC);
+  struct ctr_spec *spec = NULL;
+  if (spec_read(spec_path, &spec, e) < 0)
+    return -1;
+  struct exec_spec x = {.argv = argv};
+  while (argv[x.argc])
+    x.argc++;
+  struct ctr_stdio io = {.in = -1, .out = 1, .err = 2};
+  int rc = ns_exec(spec, target, &x, &io, pid, e);
+  spec_free(spec);
+  return rc;
+}
+
+static int exec_main(const char *dir, char **argv)
+{
+  int report = take_report_fd();
+  err_t *e = NULL;
+  pid_t pid;
+  if (catch_term() < 0) {
+    err_sys(&e, errno, "catch SIGTERM");
+    fail(report, &e);
+    return 255;
+  }
+  if (exec_start(dir, argv, &pid, &e) < 0) {
+    fail(report, &e);
+    return 255;
+  }
+  /* the command exec'd, so this mask is ours alone: a crispd gone by now makes the
+   * report EPIPE instead of killing us before we can reap the command */
+  sigset_t pipe_only;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  sigprocmask(SIG_BLOCK, &pipe_only, NULL);
+  if (report >= 0) {
+    mon_report(report, pid, NULL);
+    close(report);
+  }
+  return wait_exec(pid);
+}
+
+int monitor_main(int argc, char **argv)
+{
+  if (argc == 3 && strcmp(argv[1], "start") == 0)
+    return start_main(argv[2]);
+  if (argc >= 5 && strcmp(argv[1], "exec") == 0 && strcmp(argv[3], "--") == 0)
+    return exec_main(argv[2], argv + 4);
+  fprintf(stderr, "usage: crisp-monitor start STATE_DIR\n"
+                  "       crisp-monitor exec STATE_DIR -- COMMAND [ARG...]\n");
+  return 2;
+}

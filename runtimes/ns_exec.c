@@ -1,0 +1,188 @@
+/* ns_exec.c - ns_exec: a new process inside a running container.
+ *
+ * The same two-step shape as ns_start (see there for why): a forked middle process joins
+ * the container's cgroup while it still sees the host's cgroupfs, then its namespaces
+ * (mount last: it replaces root and cwd), and clones the process with CLONE_PARENT;
+ * setns(pid) only applies to children, which is the other reason for the middle step.
+ * The new process takes the container's user, capabilities, no_new_privs and seccomp
+ * filter (a filter is per process tree, so it is loaded again here). */
+#include "runtimes/ns_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/xalloc.h"
+#include "runtimes/cgroup.h"
+
+/* Joined in this order: mnt last, since it changes root and cwd. User namespaces are not
+ * used by crisp containers. */
+static const struct {
+  const char *name;
+  int type;
+} exec_ns[] = {
+  {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET},
+  {"cgroup", CLONE_NEWCGROUP}, {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS},
+};
+#define N_NS (sizeof(exec_ns) / sizeof(exec_ns[0]))
+
+struct exec_ctx {
+  const struct ctr_spec *s;
+  const struct exec_spec *x;
+  struct init_io io;
+  int ns_fd[N_NS];
+  struct seccomp_filter *filter;
+  int sync[2];
+  pid_t pid;
+};
+
+static bool same_file(int fd, const char *path)
+{
+  struct stat a, b;
+  return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* The target's namespaces, minus those we already share (joining our own mount
+ * namespace would needlessly reset root and cwd). */
+static int open_target_ns(struct exec_ctx *c, pid_t target, err_t **e)
+{
+  for (size_t i = 0; i < N_NS; i++) {
+    cleanup_free char *p = xasprintf("/proc/%d/ns/%s", (int)target, exec_ns[i].name);
+    cleanup_free char *mine = xasprintf("/proc/self/ns/%s", exec_ns[i].name);
+    c->ns_fd[i] = open(p, O_RDONLY | O_CLOEXEC);
+    if (c->ns_fd[i] < 0)
+      return errno == ENOENT || errno == ESRCH
+                 ? err_set(e, ERR_NOT_FOUND, errno, "container process %d is gone", (int)target)
+                 : err_sys(e, errno, "open %s", p);
+    if (same_file(c->ns_fd[i], mine)) {
+      close(c->ns_fd[i]);
+      c->ns_fd[i] = -1;
+    }
+  }
+  return 0;
+}
+
+static int set_own_oom_score(const struct ctr_spec *s, err_t **e)
+{
+  /* never negative: see set_oom_score in ns_start.c */
+  long long v = s->res.oom_score_adj > 0 ? (long long)s->res.oom_score_adj : 0;
+  char num[24];
+  int len = snprintf(num, sizeof(num), "%lld", v);
+  cleanup_close int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, num, (size_t)len) < 0)
+    return err_sys(e, errno, "set oom_score_adj %s", num);
+  return 0;
+}
+
+__attribute__((noreturn)) static void exec_child(struct exec_ctx *c)
+{
+  err_t *err = NULL;
+  if (init_stdio(&c->io, c->x->tty, &err) == 0)
+    (void)init_exec(c->s, c->x->argv, c->filter, &err);
+  sync_fail(c->sync[1], err);
+}
+
+__attribute__((noreturn)) static void exec_middle(struct exec_ctx *c)
+{
+  err_t *err = NULL;
+  close(c->sync[0]);
+  int fd = fcntl(c->sync[1], F_DUPFD_CLOEXEC, 10);
+  if (fd >= 0) {
+    close(c->sync[1]);
+    c->sync[1] = fd;
+  }
+  if (cgroup_enter(c->s, getpid(), &err) < 0 || set_own_oom_score(c->s, &err) < 0)
+    sync_fail(c->sync[1], err);
+  for (size_t i = 0; i < N_NS; i++)
+    if (c->ns_fd[i] >= 0 && setns(c->ns_fd[i], exec_ns[i].type) < 0) {
+      err_sys(&err, errno, "join the container's %s namespace", exec_ns[i].name);
+      sync_fail(c->sync[1], err);
+    }
+  long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), NULL, NULL, NULL, 0UL);
+  if (pid == 0)
+    exec_child(c);
+  if (pid < 0) {
+    err_sys(&err, errno, "clone");
+    sync_fail(c->sync[1], err);
+  }
+  sync_send_pid(c->sync[1], (pid_t)pid);
+  _exit(0);
+}
+
+/* First message: the pid (or the middle's error); then EOF (exec'd) or the child's error. */
+static int wait_exec(struct exec_ctx *c, pid_t middle, err_t **e)
+{
+  struct sync_msg m;
+  int rc = sync_recv(c->sync[0], &m, e);
+  while (waitpid(middle, NULL, 0) < 0 && errno == EINTR)
+    ;
+  if (rc == 0)
+    return err_set(e, ERR_INTERNAL, 0, "the exec helper died without a word");
+  if (rc == 1 && m.kind == SYNC_PID) {
+    c->pid = m.pid;
+    rc = sync_recv(c->sync[0], &m, e);
+    if (rc == 0)
+      return 0;
+  }
+  if (rc == 1 && m.kind == SYNC_ERR) {
+    err_free(e);
+    *e = m.err;
+  } else if (rc == 1) {
+    err_set(e, ERR_INTERNAL, 0, "exec helper: unexpected message");
+  }
+  return -1;
+}
+
+static int run_exec(struct exec_ctx *c, pid_t target, err_t **e)
+{
+  if (!c->x->argv || !c->x->argc || !c->x->argv[0])
+    return err_set(e, ERR_INVALID, 0, "no command to run");
+  if (open_target_ns(c, target, e) < 0 || seccomp_prepare(c->s, &c->filter, e) < 0)
+    return -1;
+  if (pipe2(c->sync, O_CLOEXEC) < 0)
+    return err_sys(e, errno, "pipe");
+  pid_t middle = fork();
+  if (middle < 0)
+    return err_sys(e, errno, "fork");
+  if (middle == 0)
+    exec_middle(c);
+  close(c->sync[1]);
+  c->sync[1] = -1;
+  return wait_exec(c, middle, e);
+}
+
+int ns_exec(const struct ctr_spec *s, pid_t target, const struct exec_spec *x,
+            const struct ctr_stdio *io, pid_t *pid, err_t **e)
+{
+  struct exec_ctx c = {
+    .s = s, .x = x, .io = {io ? io->in : -1, io ? io->out : -1, io ? io->err : -1},
+    .sync = {-1, -1},
+  };
+  for (size_t i = 0; i < N_NS; i++)
+    c.ns_fd[i] = -1;
+  int rc = run_exec(&c, target, e);
+  if (rc < 0 && c.pid > 0) {
+    kill(c.pid, SIGKILL);
+    while (waitpid(c.pid, NULL, 0) < 0 && errno == EINTR)
+      ;
+  }
+  if (rc == 0)
+    *pid = c.pid;
+  for (size_t i = 0; i < N_NS; i++)
+    if (c.ns_fd[i] >= 0)
+      close(c.ns_fd[i]);
+  for (int i = 0; i < 2; i++)
+    if (c.sync[i] >= 0)
+      close(c.sync[i]);
+  seccomp_filter_free(c.filter);
+  return rc < 0 ? err_wrap(e, "exec in container %s", s->name ? s->name : s->id ? s->id : "") : 0;
+}
