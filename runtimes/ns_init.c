@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <linux/close_range.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,13 +115,26 @@ static int find(const struct ctr_spec *s, char *const *argv, char **out, err_t *
  * so the fewest syscalls run under it before the program does. */
 /* The caller's signal mask and ignored signals survive execve: a monitor that blocks
  * SIGTERM for its signalfd would hand the container a SIGTERM it never sees. */
+/* The kernel's struct for rt_sigaction (glibc's differs), enough to set SIG_DFL. */
+struct kernel_sigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)(void);
+  uint64_t mask;
+};
+
 static int reset_signals(err_t **e)
 {
   sigset_t none;
   sigemptyset(&none);
-  for (int sig = 1; sig < NSIG; sig++)
-    if (sig != SIGKILL && sig != SIGSTOP)
-      (void)signal(sig, SIG_DFL);   /* EINVAL for the few libc reserves: fine */
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP)
+      continue;
+    /* glibc refuses the signals it reserves (32, 33) in signal(), yet an ignore on
+     * them is inherited across execve like any other: the raw syscall clears them */
+    struct kernel_sigaction dfl = {SIG_DFL, 0, NULL, 0};
+    (void)syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
+  }
   if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
     return err_sys(e, errno, "reset the signal mask");
   return 0;
