@@ -45,7 +45,7 @@ GRPC_STATIC := $(shell pkg-config --static --libs grpc_unsecure 2>/dev/null) -lu
   -laddress_sorting -lz
 ifeq ($(SAN),1)
 CRISPD_LD := $(CC)
-CRISPD_LDLIBS := -lgrpc -lgpr -lprotobuf-c -lyajl -lcrypto -pthread
+CRISPD_LDLIBS := -lgrpc -lgpr -lprotobuf-c -lyajl -lcrypto -lseccomp -lz -pthread
 else
 CRISPD_LD := $(CXX)
 CRISPD_LDLIBS := -static -Wl,--gc-sections $(GRPC_STATIC) -lprotobuf-c -lyajl_s -lcrypto -lm -pthread

@@ -331,19 +331,16 @@ static int build_namespaces(const ctrspec_sc_t *sc, const struct ctrspec_pod *po
 static void build_cgroup(const struct ctrspec_pod *pod, struct ctr_spec *s)
 {
   s->cgroup_parent = nonempty(pod->cgroup_parent) ? xstrdup(pod->cgroup_parent)
-                                                  : xasprintf("/crisp/%s", pod->id);
+                                                  : xasprintf(CTRSPEC_CGROUP_ROOT "/%s", pod->id);
   s->cgroup_name = xasprintf("crisp-%s", s->id);
 }
 
-static int build_resources(const Runtime__V1__ContainerConfig *cfg, struct ctr_spec *s, err_t **e)
+int ctrspec_resources(const Runtime__V1__LinuxContainerResources *r, struct resources *o,
+                      err_t **e)
 {
-  const Runtime__V1__LinuxContainerResources *r = cfg->linux ? cfg->linux->resources : NULL;
-  if (!r)
-    return 0;
   if (r->oom_score_adj < -1000 || r->oom_score_adj > 1000)
     return err_set(e, ERR_INVALID, 0, "oom_score_adj %lld is outside [-1000, 1000]",
                    (long long)r->oom_score_adj);
-  struct resources *o = &s->res;
   o->cpu_period = r->cpu_period;
   o->cpu_quota = r->cpu_quota;
   o->cpu_shares = r->cpu_shares;
@@ -368,6 +365,12 @@ static int build_resources(const Runtime__V1__ContainerConfig *cfg, struct ctr_s
   }
   o->n_unified = r->n_unified;
   return 0;
+}
+
+static int build_resources(const Runtime__V1__ContainerConfig *cfg, struct ctr_spec *s, err_t **e)
+{
+  const Runtime__V1__LinuxContainerResources *r = cfg->linux ? cfg->linux->resources : NULL;
+  return r ? ctrspec_resources(r, &s->res, e) : 0;
 }
 
 static bool path_climbs(const char *rel)

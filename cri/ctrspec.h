@@ -27,6 +27,10 @@
 #include "image/manifest.h"
 #include "runtimes/spec.h"
 
+/* A pod that names no cgroup parent (crictl, tests) gets CTRSPEC_CGROUP_ROOT/<pod id>,
+ * created with its first container and removed with the pod (podenv_destroy). */
+#define CTRSPEC_CGROUP_ROOT "/crisp"
+
 /* What the pod contributes (from its record). */
 struct ctrspec_pod {
   const char *id;
@@ -72,6 +76,10 @@ struct ctrspec_paths {
 int ctrspec_build(const Runtime__V1__ContainerConfig *cfg, const Runtime__V1__PodSandboxConfig *pod_cfg,
                   const struct ctrspec_pod *pod, const struct ctrspec_image *img,
                   const struct ctrspec_paths *paths, struct ctr_spec **out, err_t **e);
+
+/* CRI resources -> struct resources (o zeroed by the caller; free with resources_clear). */
+int ctrspec_resources(const Runtime__V1__LinuxContainerResources *r, struct resources *o,
+                      err_t **e);
 
 /* Kubernetes' argv rule: command replaces the entrypoint (and drops the image's cmd),
  * args replace the cmd. NULL-terminated result, caller frees with strv_free-style loop;

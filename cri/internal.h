@@ -104,6 +104,9 @@ Runtime__V1__ContainerStatus *cri_ctr_status(struct cri *d, struct arena *a, con
 void cri_publish_event(struct cri *d, const char *id, Runtime__V1__ContainerEventType type);
 void cri_publish_removed(struct cri *d, const struct ctr_rec *r);
 
+/* update.c */
+CRI_RPC(cri_update_container_resources_rpc);
+
 /* stats.c */
 CRI_RPC(cri_container_stats_rpc);
 CRI_RPC(cri_list_container_stats_rpc);

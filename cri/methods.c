@@ -41,7 +41,7 @@ static const struct cri_method cri_methods[] = {
   RT(RemoveContainer, remove_container_request, cri_remove_container_rpc),
   RTQ(ListContainers, list_containers_request, cri_list_containers_rpc),
   RTQ(ContainerStatus, container_status_request, cri_container_status_rpc),
-  RT(UpdateContainerResources, update_container_resources_request, NULL),
+  RT(UpdateContainerResources, update_container_resources_request, cri_update_container_resources_rpc),
   RT(ReopenContainerLog, reopen_container_log_request, cri_reopen_container_log_rpc),
   RT(ExecSync, exec_sync_request, cri_exec_sync_rpc),
   RT(Exec, exec_request, NULL),

@@ -4,6 +4,8 @@
 #include "runtimes/ns_int.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,13 +181,56 @@ static int pivot(int rootfd, err_t **e)
   return 0;
 }
 
+/* The mount point path that holds path: the longest mountinfo entry above it. */
+static char *mount_point_of(const char *path)
+{
+  cleanup_fclose FILE *f = fopen("/proc/self/mountinfo", "re");
+  char *best = xstrdup("/");
+  char line[4096];
+  while (f && fgets(line, sizeof(line), f)) {
+    char mp[4096];
+    if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+      continue;
+    size_t n = strlen(mp);
+    bool above = strncmp(path, mp, n) == 0 && (path[n] == '/' || path[n] == '\0' || n == 1);
+    if (above && n > strlen(best)) {
+      free(best);
+      best = xstrdup(mp);
+    }
+  }
+  return best;
+}
+
+/* pivot_root refuses a shared root, or a shared parent mount of the new root, and the
+ * rootfs's own mount must not be a peer of the host's copy: make those three private,
+ * each alone (not recursively), so shared submounts keep their peers. */
+static int unshare_root_path(const char *rootfs, err_t **e)
+{
+  cleanup_free char *parent_dir = xstrdup(rootfs);
+  char *slash = strrchr(parent_dir, '/');
+  if (slash && slash != parent_dir)
+    *slash = '\0';
+  cleanup_free char *parent = mount_point_of(parent_dir);
+  const char *paths[] = {"/", parent, rootfs};
+  for (size_t i = 0; i < 3; i++)
+    if (mount(NULL, paths[i], NULL, MS_PRIVATE, NULL) < 0)
+      return err_sys(e, errno, "make %s private", paths[i]);
+  return 0;
+}
+
 int rootfs_setup(const struct ctr_spec *s, err_t **e)
 {
-  /* nothing the container mounts may reach the host: private (or slave, if a mount asks
-   * to receive the host's mounts) from the root down; shared comes after pivot_root */
-  unsigned long prop = root_propagation(s) == PROP_PRIVATE ? MS_PRIVATE : MS_SLAVE;
+  /* Nothing the container mounts may reach the host: private from the root down, or
+   * slave if a mount asks to receive the host's mounts. A bidirectional (rshared) mount
+   * needs the host's peer groups kept, so / goes rshared instead, and the rootfs mount
+   * itself is made private: what the container mounts under it (/proc, /dev, binds)
+   * stays in here, while mounts made inside a shared bind still reach the host. */
+  enum mount_propagation rp = root_propagation(s);
+  unsigned long prop = rp == PROP_PRIVATE ? MS_PRIVATE : rp == PROP_RSLAVE ? MS_SLAVE : MS_SHARED;
   if (mount(NULL, "/", NULL, MS_REC | prop, NULL) < 0)
-    return err_sys(e, errno, "make / %s", prop == MS_PRIVATE ? "rprivate" : "rslave");
+    return err_sys(e, errno, "make / %s", rp == PROP_PRIVATE ? "rprivate" : rp == PROP_RSLAVE ? "rslave" : "rshared");
+  if (rp == PROP_RSHARED && unshare_root_path(s->rootfs, e) < 0)
+    return -1;
   cleanup_close int rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0)
     return err_sys(e, errno, "open rootfs %s", s->rootfs);

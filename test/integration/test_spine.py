@@ -37,7 +37,7 @@ EMPTY_REQUEST_INVALID = {"/runtime.v1.ImageService/RemoveImage",
         "RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus",
         "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
         "ContainerStatus", "ReopenContainerLog", "ExecSync", "ContainerStats",
-        "PodSandboxStats")}
+        "PodSandboxStats", "UpdateContainerResources")}
 
 
 def all_methods():
