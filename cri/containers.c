@@ -21,7 +21,10 @@
 #include "runtimes/executor.h"
 #include "runtimes/monitor.h"
 
+/* exit polling: 1 ms first (a SIGKILLed container is usually reaped and its exit.json
+ * written within a few ms), doubling up to STOP_POLL_MS */
 #define STOP_POLL_MS 50
+#define STOP_POLL_FIRST_US 1000
 #define KILL_WAIT_MS 10000
 
 char *cri_ctr_state_dir(struct cri *d, const char *id)
@@ -246,9 +249,18 @@ int cri_start_container_rpc(struct cri *d, struct cri_call *c, const ProtobufCMe
 
 /* ---- stop ----------------------------------------------------------------------- */
 
+static int64_t mono_us(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static bool wait_exit(const char *dir, int ms, struct rpc_ctx *ctx)
 {
-  for (int waited = 0;; waited += STOP_POLL_MS) {
+  int64_t deadline = mono_us() + (int64_t)ms * 1000;
+  long step_us = STOP_POLL_FIRST_US;
+  for (;;) {
     struct ctr_runtime_state st;
     err_t *e = NULL;
     if (monitor_state(dir, &st, &e) < 0) {
@@ -257,10 +269,11 @@ static bool wait_exit(const char *dir, int ms, struct rpc_ctx *ctx)
     }
     if (!st.started || st.exited)
       return true;
-    if (waited >= ms || (ctx && rpc_ctx_done(ctx)))
+    if (mono_us() >= deadline || (ctx && rpc_ctx_done(ctx)))
       return false;
-    struct timespec ts = {0, STOP_POLL_MS * 1000000L};
+    struct timespec ts = {0, step_us * 1000L};
     nanosleep(&ts, NULL);
+    step_us = step_us * 2 > STOP_POLL_MS * 1000L ? STOP_POLL_MS * 1000L : step_us * 2;
   }
 }
 
@@ -306,12 +319,10 @@ int cri_stop_container_rpc(struct cri *d, struct cri_call *c, const ProtobufCMes
   runtime__v1__stop_container_response__init(r);
   *resp = &r->base;
   struct ctr_rec *rec = NULL;
-  if (objects_ctr_get(d->objects, in->container_id, &rec, e) < 0) {
-    if ((*e)->code != ERR_NOT_FOUND)
-      return -1;
-    err_free(e);
-    return 0;
-  }
+  if (objects_ctr_find(d->objects, in->container_id, &rec, e) < 0)
+    return -1;
+  if (!rec)
+    return 0;  /* stopping or removing what is not there succeeds */
   objects_lock(d->objects, rec->id);
   int rc = cri_ctr_stop_locked(d, c->ctx, rec->id, in->timeout, e);
   objects_unlock(d->objects, rec->id);
@@ -357,12 +368,10 @@ int cri_remove_container_rpc(struct cri *d, struct cri_call *c, const ProtobufCM
   runtime__v1__remove_container_response__init(r);
   *resp = &r->base;
   struct ctr_rec *rec = NULL;
-  if (objects_ctr_get(d->objects, in->container_id, &rec, e) < 0) {
-    if ((*e)->code != ERR_NOT_FOUND)
-      return -1;
-    err_free(e);  /* removing what is not there succeeds */
-    return 0;
-  }
+  if (objects_ctr_find(d->objects, in->container_id, &rec, e) < 0)
+    return -1;
+  if (!rec)
+    return 0;  /* stopping or removing what is not there succeeds */
   objects_lock(d->objects, rec->id);
   int rc = remove_locked(d, c->ctx, rec->id, e);
   objects_unlock(d->objects, rec->id);

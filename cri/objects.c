@@ -659,3 +659,21 @@ void objects_unlock(struct objects *o, const char *id)
   }
   pthread_mutex_unlock(&o->mu);
 }
+
+int objects_pod_find(struct objects *o, const char *id, struct pod_rec **out, err_t **e)
+{
+  *out = NULL;
+  if (objects_pod_get(o, id, out, e) == 0 || (*e)->code != ERR_NOT_FOUND)
+    return *out ? 0 : -1;
+  err_free(e);
+  return 0;
+}
+
+int objects_ctr_find(struct objects *o, const char *id, struct ctr_rec **out, err_t **e)
+{
+  *out = NULL;
+  if (objects_ctr_get(o, id, out, e) == 0 || (*e)->code != ERR_NOT_FOUND)
+    return *out ? 0 : -1;
+  err_free(e);
+  return 0;
+}

@@ -68,6 +68,9 @@ int objects_pod_remove(struct objects *o, const char *id, err_t **e);
 /* By ID or unique prefix; ERR_NOT_FOUND. */
 int objects_pod_get(struct objects *o, const char *id, struct pod_rec **out, err_t **e);
 int objects_pod_list(struct objects *o, struct pod_rec ***out, size_t *n);
+/* Like objects_pod_get, but an absent pod is not an error: 0 with *out NULL (for the
+ * calls where removing or stopping what is not there succeeds). */
+int objects_pod_find(struct objects *o, const char *id, struct pod_rec **out, err_t **e);
 
 int objects_ctr_add(struct objects *o, const struct ctr_rec *c, err_t **e);
 int objects_ctr_update(struct objects *o, const struct ctr_rec *c, err_t **e);
@@ -75,6 +78,8 @@ int objects_ctr_remove(struct objects *o, const char *id, err_t **e);
 int objects_ctr_get(struct objects *o, const char *id, struct ctr_rec **out, err_t **e);
 /* pod_id NULL: all containers. */
 int objects_ctr_list(struct objects *o, const char *pod_id, struct ctr_rec ***out, size_t *n);
+/* Like objects_ctr_get, but an absent container is 0 with *out NULL. */
+int objects_ctr_find(struct objects *o, const char *id, struct ctr_rec **out, err_t **e);
 
 /* Serialises lifecycle calls on one object (by full ID). */
 void objects_lock(struct objects *o, const char *id);

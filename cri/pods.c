@@ -123,12 +123,10 @@ int cri_stop_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const ProtobufCM
   runtime__v1__stop_pod_sandbox_response__init(r);
   *resp = &r->base;
   struct pod_rec *p = NULL;
-  if (objects_pod_get(d->objects, in->pod_sandbox_id, &p, e) < 0) {
-    if ((*e)->code != ERR_NOT_FOUND)
-      return -1;
-    err_free(e);
-    return 0;
-  }
+  if (objects_pod_find(d->objects, in->pod_sandbox_id, &p, e) < 0)
+    return -1;
+  if (!p)
+    return 0;  /* stopping or removing what is not there succeeds */
   objects_lock(d->objects, p->id);
   int rc = cri_pod_containers_stop(d, c->ctx, p->id, e);
   if (rc == 0)
@@ -154,12 +152,10 @@ int cri_remove_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const Protobuf
   runtime__v1__remove_pod_sandbox_response__init(r);
   *resp = &r->base;
   struct pod_rec *p = NULL;
-  if (objects_pod_get(d->objects, in->pod_sandbox_id, &p, e) < 0) {
-    if ((*e)->code != ERR_NOT_FOUND)
-      return -1;
-    err_free(e);  /* removing what is not there succeeds */
-    return 0;
-  }
+  if (objects_pod_find(d->objects, in->pod_sandbox_id, &p, e) < 0)
+    return -1;
+  if (!p)
+    return 0;  /* stopping or removing what is not there succeeds */
   objects_lock(d->objects, p->id);
   int rc = cri_pod_containers_remove(d, c->ctx, p->id, e);
   if (rc == 0)
