@@ -162,7 +162,8 @@ integration: $(BINS) $(PYGEN)
 # the same suite against an ASan/UBSan crispd: any memory error or leak makes crispd
 # exit non-zero, which the harness's teardown turns into a failure
 integration-asan: $(PYGEN)
-	$(MAKE) --no-print-directory B=$(B)/asan SAN=1 $(B)/asan/bin/crispd $(B)/asan/bin/crisp-pull
+	$(MAKE) --no-print-directory B=$(B)/asan SAN=1 $(B)/asan/bin/crispd $(B)/asan/bin/crisp-pull \
+	  $(B)/asan/bin/crisp-monitor
 	CRISPD=$(abspath $(B)/asan/bin/crispd) CRISP_PYGEN=$(abspath $(B)/py) \
 	  $(PY) -m pytest -q -p no:cacheprovider test/integration $(PYTEST_ARGS)
 
@@ -180,6 +181,7 @@ bench: deps-test $(BINS) $(B)/bin/crisp-bench $(PYGEN)
 	@$(call apt_missing,$(PKGS_BENCH))
 	test/bench/run.sh $(abspath $(B))
 	test/bench/pull.sh $(abspath $(B))
+	test/bench/lifecycle.sh $(abspath $(B))
 
 # --- fuzzing (libFuzzer, clang) -------------------------------------------------
 # make fuzz runs every target for FUZZ_SECONDS on a copy of its seed corpus

@@ -178,10 +178,16 @@ int cri_create_container_rpc(struct cri *d, struct cri_call *c, const ProtobufCM
   struct pod_rec *pod = NULL;
   if (objects_pod_get(d->objects, in->pod_sandbox_id, &pod, e) < 0)
     return -1;
-  struct create_ctx x = {.d = d, .pod = pod, .in = in};
+  struct create_ctx x = {.d = d, .in = in};
   objects_lock(d->objects, pod->id);  /* a pod being stopped or removed waits */
-  int rc = create(&x, e);
+  struct pod_rec *cur = NULL;         /* and is re-read: it may have stopped meanwhile */
+  int rc = objects_pod_get(d->objects, pod->id, &cur, e);
+  if (rc == 0) {
+    x.pod = cur;
+    rc = create(&x, e);
+  }
   objects_unlock(d->objects, pod->id);
+  pod_rec_free(cur);
   pod_rec_free(pod);
   if (rc < 0) {
     create_clear(&x);
@@ -207,11 +213,19 @@ int cri_start_container_rpc(struct cri *d, struct cri_call *c, const ProtobufCMe
   struct ctr_rec *rec = NULL;
   if (objects_ctr_get(d->objects, in->container_id, &rec, e) < 0)
     return -1;
+  /* the pod's lock first, in StopPodSandbox's order: a pod being stopped waits, and a
+   * stopped pod starts nothing (its namespaces are gone, or they are the node's) */
+  objects_lock(d->objects, rec->pod_id);
   objects_lock(d->objects, rec->id);
   struct ctr_rec *cur = NULL;
+  struct pod_rec *pod = NULL;
   int rc = objects_ctr_get(d->objects, rec->id, &cur, e);  /* re-read under the lock */
   if (rc == 0 && cur->start_requested)
     rc = err_set(e, ERR_PRECONDITION, 0, "container %s was already started", cur->id);
+  if (rc == 0)
+    rc = objects_pod_get(d->objects, cur->pod_id, &pod, e);
+  if (rc == 0 && !pod->ready)
+    rc = err_set(e, ERR_PRECONDITION, 0, "pod sandbox %s is not ready (stopped)", pod->id);
   pid_t pid = 0;
   err_t *start_err = NULL;
   if (rc == 0) {
@@ -225,6 +239,8 @@ int cri_start_container_rpc(struct cri *d, struct cri_call *c, const ProtobufCMe
     ctr_rec_free(n);
   }
   objects_unlock(d->objects, rec->id);
+  objects_unlock(d->objects, rec->pod_id);
+  pod_rec_free(pod);
   ctr_rec_free(cur);
   if (rc == 0 && start_err) {
     *e = start_err;
@@ -344,7 +360,11 @@ static int remove_locked(struct cri *d, struct rpc_ctx *ctx, const char *id, err
   cleanup_free char *spec_path = path_join(state_dir, "spec.json");
   struct ctr_spec *spec = NULL;
   if (spec_read(spec_path, &spec, e) == 0) {
-    /* the monitor cleans up after its container; this covers a monitor that died */
+    /* the monitor cleans up after its container; this covers a monitor that died,
+     * whose container (reported exited since) may still have processes running */
+    err_t *ke = NULL;
+    if (cgroup_kill_all(spec, SIGKILL, &ke) < 0)
+      err_free(&ke);
     if (ns_cleanup(spec, e) < 0) {
       spec_free(spec);
       return err_wrap(e, "clean up container %s", id);

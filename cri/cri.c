@@ -63,7 +63,7 @@ int cri_new(struct crisp_config *cfg, struct cri **out, err_t **e)
   if (rpc_socket_claim(d->cfg.listen, e) < 0 || mkdir_p(d->cfg.root, 0711, e) < 0 ||
       mkdir_p(d->cfg.state, 0711, e) < 0 || cri_load_runtime_config(d, e) < 0 ||
       store_open(d->cfg.root, &d->store, e) < 0 || start_puller(d, e) < 0 ||
-      objects_open(d->cfg.root, &d->objects, e) < 0) {
+      objects_open(d->cfg.root, &d->objects, e) < 0 || cri_streaming_start(d, e) < 0) {
     cri_free(d);
     return -1;
   }
@@ -100,6 +100,7 @@ void cri_free(struct cri *d)
   if (!d)
     return;
   cri_stop(d, 0);
+  cri_streaming_stop(d);   /* first: its sessions use the objects and the helper path */
   cri_methods_free(d);
   events_free(d->events);
   objects_close(d->objects);

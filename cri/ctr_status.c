@@ -126,7 +126,14 @@ int cri_container_status_rpc(struct cri *d, struct cri_call *c, const ProtobufCM
     cleanup_buf struct buf b = BUF_INIT;
     buf_puts(&b, "{\"stateDir\":");
     buf_json_str(&b, dir);
-    buf_printf(&b, ",\"podSandboxId\":\"%s\"}", r->pod_id);
+    buf_printf(&b, ",\"podSandboxId\":\"%s\"", r->pod_id);
+    struct ctr_runtime_state rt;
+    err_t *se = NULL;
+    if (monitor_state(dir, &rt, &se) < 0)
+      err_free(&se);   /* rt is zeroed: no pid */
+    else if (rt.started && !rt.exited)
+      buf_printf(&b, ",\"pid\":%d", (int)rt.pid);
+    buf_putc(&b, '}');
     out->n_info = 1;
     out->info = arena_array(&c->arena, 1, sizeof(*out->info));
     out->info[0] = arena_alloc(&c->arena, sizeof(*out->info[0]));

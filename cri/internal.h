@@ -28,6 +28,7 @@ struct cri {
   struct puller *puller;  /* runs crisp-pull helpers */
   struct objects *objects;   /* pods and containers */
   char *monitor_helper;      /* path of crisp-monitor */
+  struct stream_server *streams;   /* exec/attach/port-forward URLs (streaming.c) */
   struct timespec started;
   pthread_mutex_t mu;     /* guards the fields below */
   char *pod_cidr;         /* from UpdateRuntimeConfig, "" until kubelet sends one */
@@ -106,6 +107,13 @@ void cri_publish_removed(struct cri *d, const struct ctr_rec *r);
 
 /* update.c */
 CRI_RPC(cri_update_container_resources_rpc);
+
+/* streaming.c: Exec, Attach, PortForward and the streaming server's lifetime */
+CRI_RPC(cri_exec_rpc);
+CRI_RPC(cri_attach_rpc);
+CRI_RPC(cri_port_forward_rpc);
+int cri_streaming_start(struct cri *d, err_t **e);
+void cri_streaming_stop(struct cri *d);
 
 /* stats.c */
 CRI_RPC(cri_container_stats_rpc);

@@ -14,6 +14,7 @@
 #include "net/cni.h"
 #include "net/podfiles.h"
 #include "net/podns.h"
+#include "runtimes/executor.h"
 
 char *podenv_dir(struct cri *d, const char *id)
 {
@@ -164,12 +165,16 @@ int podenv_stop(struct cri *d, const char *id, err_t **e)
   return podns_destroy(dir, e);
 }
 
+/* The cgroup crisp made for a pod that named no parent (ctrspec.h) goes too; for a pod
+ * whose parent kubelet named, kubelet owns it and there is nothing under CTRSPEC_CGROUP_ROOT. */
 int podenv_destroy(struct cri *d, const char *id, err_t **e)
 {
   cleanup_free char *dir = podenv_dir(d, id);
   if (network_down(d, id, dir, e) < 0 || podns_destroy(dir, e) < 0 ||
       podfiles_remove(dir, e) < 0 || rm_rf(dir, e) < 0)
     return -1;
+  if (cgroup_remove_dir(CTRSPEC_CGROUP_ROOT, id, e) < 0)
+    return err_wrap(e, "pod cgroup");
   return 0;
 }
 

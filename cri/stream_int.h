@@ -62,6 +62,7 @@ struct stream_session {
   uint16_t width, height;
   void (*close_fn)(void *arg);
   void *close_arg;
+  int cb_running;           /* resize or close callbacks in flight (finish waits) */
   bool started, finished;
   struct buf resize_acc;    /* partial resize JSON */
 };

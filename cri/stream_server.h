@@ -111,6 +111,9 @@ typedef void (*stream_resize_fn)(void *arg, uint16_t width, uint16_t height);
 void stream_session_set_resize_cb(struct stream_session *s, stream_resize_fn fn, void *arg);
 /* Called once, on some server thread, if the client goes away before finish (so an
  * asynchronous back end can stop the process). Not called after finish. */
+/* Both callbacks: stream_session_finish waits for one in flight, and neither runs
+ * once it returned, so the back end may then free what they use. Never call finish
+ * from inside one of them. */
 void stream_session_set_close_cb(struct stream_session *s, void (*fn)(void *arg), void *arg);
 
 /* The end: error == NULL reports exit_code (0 success, else the v4 NonZeroExitCode
@@ -129,5 +132,10 @@ ssize_t stream_pipe_read(struct stream_pipe *p, void *buf, size_t cap, err_t **e
 int stream_pipe_write(struct stream_pipe *p, const void *buf, size_t len, err_t **e);
 /* Half-close toward the client (it reads EOF); writes afterwards fail. */
 void stream_pipe_close_write(struct stream_pipe *p);
+/* Stops taking the client's bytes: a read blocked now or made later returns 0, what
+ * is queued or still arrives is dropped (and credited to the client's window). For a
+ * forward that ends once the pod's side is done, as kubelet's does, while another
+ * thread still reads. */
+void stream_pipe_close_read(struct stream_pipe *p);
 
 #endif

@@ -225,6 +225,11 @@ void stream_session_finish(struct stream_session *s, int exit_code, const char *
   pthread_mutex_lock(&c->mu);
   bool twice = s->finished;
   s->finished = true;
+  /* once finish returns the back end may free what its callbacks use */
+  s->resize_fn = NULL;
+  s->close_fn = NULL;
+  while (s->cb_running)
+    pthread_cond_wait(&c->cond, &c->mu);
   pthread_mutex_unlock(&c->mu);
   if (twice)
     return;
@@ -291,6 +296,15 @@ static int resize_parse(const char *text, uint16_t *w, uint16_t *h)
   return 0;
 }
 
+static void callback_done(struct stream_session *s)
+{
+  struct sconn *c = s->conn;
+  pthread_mutex_lock(&c->mu);
+  s->cb_running--;
+  pthread_cond_broadcast(&c->cond);
+  pthread_mutex_unlock(&c->mu);
+}
+
 static void resize_deliver(struct stream_session *s, uint16_t w, uint16_t h)
 {
   struct sconn *c = s->conn;
@@ -300,9 +314,13 @@ static void resize_deliver(struct stream_session *s, uint16_t w, uint16_t h)
   s->height = h;
   stream_resize_fn fn = s->resize_fn;
   void *arg = s->resize_arg;
-  pthread_mutex_unlock(&c->mu);
   if (fn)
-    fn(arg, w, h);
+    s->cb_running++;
+  pthread_mutex_unlock(&c->mu);
+  if (!fn)
+    return;
+  fn(arg, w, h);
+  callback_done(s);
 }
 
 /* Length of the complete JSON object at the start of p[0..n), 0 if incomplete. */
@@ -378,6 +396,22 @@ int stream_pipe_write(struct stream_pipe *p, const void *buf, size_t len, err_t 
 
 void stream_pipe_close_write(struct stream_pipe *p) { schan_close_output(p->data); }
 
+void stream_pipe_close_read(struct stream_pipe *p)
+{
+  struct schan *ch = p->data;
+  struct sconn *c = ch->conn;
+  pthread_mutex_lock(&c->mu);
+  size_t queued = ch->in.len - ch->in_off;
+  buf_reset(&ch->in);
+  ch->in_off = 0;
+  bool credit = queued && !c->dead;
+  ch->in_eof = true;
+  pthread_cond_broadcast(&c->cond);
+  pthread_mutex_unlock(&c->mu);
+  if (credit)
+    c->ops->consumed(c, ch, queued);
+}
+
 struct stream_pipe *pipe_new(struct sconn *c, uint16_t port, const char *request_id)
 {
   struct stream_pipe *p = xcalloc(1, sizeof(*p));
@@ -448,9 +482,13 @@ void sconn_closed(struct sconn *c)
   struct stream_session *s = &c->sess;
   void (*fn)(void *) = s->started && !s->finished ? s->close_fn : NULL;
   void *arg = s->close_arg;
-  pthread_mutex_unlock(&c->mu);
   if (fn)
-    fn(arg);
+    s->cb_running++;
+  pthread_mutex_unlock(&c->mu);
+  if (!fn)
+    return;
+  fn(arg);
+  callback_done(s);
 }
 
 static bool input_over(const struct schan *ch) { return !ch || ch->in_eof || ch->reset; }

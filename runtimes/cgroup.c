@@ -4,10 +4,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -448,6 +450,107 @@ int cgroup_enter(const struct ctr_spec *s, pid_t pid, err_t **e)
   return 0;
 }
 
+/* ---- joining without the global migration lock (see cgroup.h) ---------------- */
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+void cgroup_join_close(struct cg_join *j)
+{
+  for (size_t i = 0; i < j->n; i++) {
+    if (j->fd[i] >= 0)
+      close(j->fd[i]);
+    free(j->path[i]);
+  }
+  free(j->fd);
+  free(j->path);
+  if (j->v2_dir >= 0)
+    close(j->v2_dir);
+  if (j->v2_procs >= 0)
+    close(j->v2_procs);
+  free(j->v2_path);
+  memset(j, 0, sizeof(*j));
+  j->v2_dir = j->v2_procs = -1;
+}
+
+int cgroup_join_open(const struct ctr_spec *s, struct cg_join *j, err_t **e)
+{
+  memset(j, 0, sizeof(*j));
+  j->v2_dir = j->v2_procs = -1;
+  cleanup_ctx struct cg_ctx c;
+  if (ctx_init(s, &c, e) < 0)
+    return err_wrap(e, "cgroup");
+  j->fd = xcalloc(c.l.n + 1, sizeof(*j->fd));
+  j->path = xcalloc(c.l.n + 1, sizeof(*j->path));
+  for (size_t i = 0; i < c.l.n; i++) {
+    const struct cg_hier *h = &c.l.h[i];
+    cleanup_free char *dir = path_join(h->mount, c.rel);
+    int err = 0;
+    const char *what = NULL;
+    if (h->v2) {
+      if (j->v2_dir >= 0)
+        continue;   /* the one v2 hierarchy, mounted twice */
+      j->v2_path = path_join(dir, "cgroup.procs");
+      j->v2_dir = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      what = dir;
+      if (j->v2_dir >= 0) {
+        j->v2_procs = open(j->v2_path, O_WRONLY | O_CLOEXEC);
+        what = j->v2_path;
+      }
+      if (j->v2_dir < 0 || j->v2_procs < 0)
+        err = errno;
+    } else {
+      j->path[j->n] = path_join(dir, "tasks");
+      j->fd[j->n] = open(j->path[j->n], O_WRONLY | O_CLOEXEC);
+      what = j->path[j->n];
+      if (j->fd[j->n++] < 0)
+        err = errno;
+    }
+    if (err) {
+      err_sys(e, err, "join cgroup: open %s", what);
+      cgroup_join_close(j);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+long cgroup_clone(const struct cg_join *j, unsigned long flags, bool *in_v2)
+{
+  *in_v2 = false;
+  if (j->v2_dir >= 0) {
+    struct {   /* struct clone_args, up to the cgroup field (CLONE_ARGS_SIZE_VER2) */
+      uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+          set_tid, set_tid_size, cgroup;
+    } a;
+    memset(&a, 0, sizeof(a));
+    a.flags = (flags & ~(unsigned long)CSIGNAL) | CLONE_INTO_CGROUP;
+    /* clone3 wants no exit signal with CLONE_PARENT (the parent's own is used) */
+    a.exit_signal = (flags & CLONE_PARENT) ? 0 : (flags & CSIGNAL);
+    a.cgroup = (uint64_t)j->v2_dir;
+    long pid = syscall(SYS_clone3, &a, sizeof(a));
+    if (pid >= 0) {
+      *in_v2 = true;
+      return pid;
+    }
+    /* no clone3 or no CLONE_INTO_CGROUP (before 5.7), or the kernel refused the
+     * placement: clone as before; cgroup_join_self then joins v2 the slow way and
+     * reports why if that fails too */
+  }
+  return syscall(SYS_clone, flags, NULL, NULL, NULL, 0UL);
+}
+
+int cgroup_join_self(const struct cg_join *j, bool in_v2, err_t **e)
+{
+  for (size_t i = 0; i < j->n; i++)
+    if (write(j->fd[i], "0", 1) != 1)
+      return err_sys(e, errno, "join cgroup: write %s=0", j->path[i]);
+  if (!in_v2 && j->v2_procs >= 0 && write(j->v2_procs, "0", 1) != 1)
+    return err_sys(e, errno, "join cgroup: write %s=0", j->v2_path);
+  return 0;
+}
+
 int cgroup_remove(const struct ctr_spec *s, err_t **e)
 {
   cleanup_ctx struct cg_ctx c;
@@ -465,6 +568,12 @@ int cgroup_remove(const struct ctr_spec *s, err_t **e)
     }
   }
   return 0;
+}
+
+int cgroup_remove_dir(const char *parent, const char *name, err_t **e)
+{
+  struct ctr_spec s = {.cgroup_parent = (char *)parent, .cgroup_name = (char *)name};
+  return cgroup_remove(&s, e);
 }
 
 int cgroup_dir(const struct ctr_spec *s, const char *controller, char **dir, bool *v2, err_t **e)

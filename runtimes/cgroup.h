@@ -86,6 +86,34 @@ uint64_t cg2_shares_to_weight(uint64_t shares);
 int cgroup_create(const struct ctr_spec *s, err_t **e);
 /* Moves pid into the container's cgroup in every hierarchy. */
 int cgroup_enter(const struct ctr_spec *s, pid_t pid, err_t **e);
+
+/* Joining the container's cgroup without the kernel's global cgroup_threadgroup_rwsem.
+ * Writing a pid to cgroup.procs (what cgroup_enter does) takes that rwsem for writing,
+ * which waits for an RCU grace period unless another migration just did: 10-20 ms per
+ * container start or exec on a quiet 2-CPU VM. Two ways skip it: a single-threaded
+ * process moving itself by writing "0" to a v1 hierarchy's "tasks" file, and a process
+ * created straight into its v2 cgroup (clone3 CLONE_INTO_CGROUP, Linux 5.7).
+ *   caller:   cgroup_join_open (after cgroup_create), cgroup_join_close when done
+ *   creator:  cgroup_clone instead of clone(2): the child is born in the v2 cgroup
+ *   the new process (single-threaded): cgroup_join_self, before anything else
+ * Where clone3 cannot place the child (an older kernel), cgroup_join_self writes "0" to
+ * the v2 cgroup.procs instead (the slow path, still correct). */
+struct cg_join {
+  int *fd;          /* v1 hierarchies: <dir>/tasks, O_WRONLY */
+  char **path;      /* for error messages */
+  size_t n;
+  int v2_dir;       /* the v2 hierarchy's directory, -1 if none */
+  int v2_procs;     /* its cgroup.procs, O_WRONLY */
+  char *v2_path;
+};
+int cgroup_join_open(const struct ctr_spec *s, struct cg_join *j, err_t **e);
+void cgroup_join_close(struct cg_join *j);
+/* clone(2) with flags (exit signal in the low byte, as for clone), the child created in
+ * the v2 cgroup when there is one; *in_v2 tells (in parent and child) whether it was. */
+long cgroup_clone(const struct cg_join *j, unsigned long flags, bool *in_v2);
+/* Run by the (single-threaded) process that joins: every v1 hierarchy, and the v2 one
+ * unless in_v2. */
+int cgroup_join_self(const struct cg_join *j, bool in_v2, err_t **e);
 /* Removes the container's cgroup directories (waits briefly for exiting processes);
  * a missing one is fine. */
 int cgroup_remove(const struct ctr_spec *s, err_t **e);

@@ -55,6 +55,9 @@ struct ctr_usage {
 int cgroup_usage(const struct ctr_spec *s, struct ctr_usage *out, err_t **e);
 /* Applies new limits to a running container's cgroup (UpdateContainerResources). */
 int cgroup_update(const struct ctr_spec *s, const struct resources *r, err_t **e);
+/* Removes <parent>/<name> in every hierarchy (a pod's cgroup that crisp made as its
+ * containers' parent), once its containers' cgroups are gone. Missing is fine. */
+int cgroup_remove_dir(const char *parent, const char *name, err_t **e);
 /* Signals every process in the container's cgroup (for SIGKILL on stop/remove). */
 int cgroup_kill_all(const struct ctr_spec *s, int sig, err_t **e);
 

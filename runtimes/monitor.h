@@ -67,4 +67,43 @@ struct exec_result {
 int monitor_exec_sync(const char *exec_helper, const char *state_dir, const struct exec_spec *x,
                       int64_t timeout_ms, size_t max_output, struct exec_result *res, err_t **e);
 
+/* An interactive exec (the Exec RPC): x runs in the container as for ExecSync, with in,
+ * out and err as its stdin, stdout and stderr (-1: /dev/null; with x->tty all three are
+ * the slave of the caller's pty, which becomes the command's controlling terminal).
+ * Returns once the command exec'd, or with the reason it could not (nothing is left
+ * running then). The caller keeps its descriptors and closes its copies.
+ * Thread-safety: kill may be called from any thread until free; the rest from one. */
+struct monitor_exec;
+int monitor_exec_start(const char *exec_helper, const char *state_dir, const struct exec_spec *x,
+                       int in, int out, int err, struct monitor_exec **out_exec, err_t **e);
+/* Readable once the command is over (poll it with the command's output). */
+int monitor_exec_fd(const struct monitor_exec *x);
+/* Waits for the end: the command's exit code, 128 + signal if killed by one. */
+int monitor_exec_wait(struct monitor_exec *x);
+/* Kills the command (and its process group) soon; no-op once it ended. */
+void monitor_exec_kill(struct monitor_exec *x);
+/* Kills a command still running and reaps it. NULL is a no-op. */
+void monitor_exec_free(struct monitor_exec *x);
+
+/* Attach (the Attach RPC): a connection to the container's monitor carrying the main
+ * process's stdio (see monitor_int.h for the wire protocol). ERR_PRECONDITION if the
+ * container is not running; ERR_RESOURCE when MON_MAX_ATTACH attachers are there.
+ * Thread-safety: read from one thread, stdin from another, resize and shutdown from
+ * any; free once the others returned. */
+struct monitor_attach;
+int monitor_attach_open(const char *state_dir, bool in, bool out, bool err,
+                        struct monitor_attach **out_attach, err_t **e);
+/* The next piece of output into buf: > 0 bytes with *stream 1 (stdout) or 2 (stderr);
+ * 0 once the container's output is over or after shutdown; -1 on a broken stream. */
+ssize_t monitor_attach_read(struct monitor_attach *a, int *stream, void *buf, size_t cap,
+                            err_t **e);
+/* Sends stdin (blocks while the container does not read it); len 0: end of stdin. */
+int monitor_attach_stdin(struct monitor_attach *a, const void *buf, size_t len, err_t **e);
+/* A terminal size for a tty container. Never blocks: while stdin is on its way the
+ * size goes out after it (the latest size wins). */
+void monitor_attach_resize(struct monitor_attach *a, uint16_t width, uint16_t height);
+/* Ends the connection: blocked reads and writes return. The container runs on. */
+void monitor_attach_shutdown(struct monitor_attach *a);
+void monitor_attach_free(struct monitor_attach *a);
+
 #endif

@@ -37,11 +37,17 @@ static void actions_stdio(posix_spawn_file_actions_t *fa, int fd, int target, in
 int mon_spawn(char *const argv[], int out, int err, int report, bool new_pgrp, pid_t *pid,
               int *pidfd, err_t **e)
 {
+  return mon_spawn_io(argv, -1, out, err, report, new_pgrp, pid, pidfd, e);
+}
+
+int mon_spawn_io(char *const argv[], int in, int out, int err, int report, bool new_pgrp,
+                 pid_t *pid, int *pidfd, err_t **e)
+{
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
   posix_spawn_file_actions_init(&fa);
   posix_spawnattr_init(&at);
-  actions_stdio(&fa, -1, 0, O_RDONLY);
+  actions_stdio(&fa, in, 0, O_RDONLY);
   actions_stdio(&fa, out, 1, O_WRONLY);
   actions_stdio(&fa, err, 2, O_WRONLY);
   posix_spawn_file_actions_adddup2(&fa, report, MON_REPORT_FD);
@@ -204,7 +210,7 @@ fail:
   return err_wrap(e, "container state");
 }
 
-static int ctl_connect(const char *state_dir, int *out, err_t **e)
+int mon_ctl_connect(const char *state_dir, int *out, err_t **e)
 {
   struct sockaddr_un sa;
   int dirfd_raw = -1;
@@ -226,7 +232,7 @@ static int ctl_connect(const char *state_dir, int *out, err_t **e)
 int monitor_reopen_log(const char *state_dir, err_t **e)
 {
   int fd_raw = -1;
-  if (ctl_connect(state_dir, &fd_raw, e) < 0)
+  if (mon_ctl_connect(state_dir, &fd_raw, e) < 0)
     return err_wrap(e, "reopen container log");
   cleanup_close int fd = fd_raw;
   static const char req[] = "reopen\n";

@@ -7,6 +7,17 @@
  * and the control socket's protocol: the client sends "reopen\n", the monitor answers
  * "ok\n" or "err <code-name> <message>\n".
  *
+ * "attach <i><o><e>\n" (three digits 0/1: the client sends stdin, wants stdout, wants
+ * stderr) answered "ok\n" turns the connection into a stream of frames, both ways:
+ *   u8 type, u32 length (big endian), length bytes of payload
+ * monitor -> client: MON_F_STDOUT, MON_F_STDERR (a tty container: stdout only), at most
+ * MON_FRAME_OUT_MAX bytes each; client -> monitor: MON_F_STDIN (any length),
+ * MON_F_STDIN_EOF (empty), MON_F_RESIZE (u16 width, u16 height, big endian). The client
+ * sends nothing before "ok". The monitor closes the connection once the container's
+ * output is drained after its exit; the client leaving (detach) changes nothing for the
+ * container, except that with stdin_once (and no tty) the container's stdin is closed
+ * when the first attacher that sent stdin is done with it.
+ *
  * The monitor holds an exclusive flock on monitor.pid for its whole life: a free lock
  * means no monitor, whatever the pid in the file says (no pid-reuse or zombie doubt),
  * and the kernel drops it the moment the monitor dies, even by SIGKILL.
@@ -28,6 +39,13 @@
 #define MON_EXIT "exit.json"
 #define MON_CTL "ctl.sock"
 #define MON_LOG "monitor.log"       /* the monitor's own diagnostics (logfmt) */
+
+enum mon_frame {
+  MON_F_STDIN = 0, MON_F_STDOUT = 1, MON_F_STDERR = 2, MON_F_STDIN_EOF = 3, MON_F_RESIZE = 4,
+};
+#define MON_FRAME_HDR 5
+#define MON_FRAME_OUT_MAX 16384
+#define MON_MAX_ATTACH 16           /* attachers served at once */
 
 #define MON_REPORT_FD 3
 #define MON_REPORT_MAX 4096         /* longest report line read */
@@ -73,6 +91,9 @@ int mon_sock_addr(const char *dir, const char *name, struct sockaddr_un *sa, int
  * process group when new_pgrp. *pidfd (pidfd_open) becomes readable when it exits. */
 int mon_spawn(char *const argv[], int out, int err, int report, bool new_pgrp, pid_t *pid,
               int *pidfd, err_t **e);
+/* The same with in as stdin (-1: /dev/null). */
+int mon_spawn_io(char *const argv[], int in, int out, int err, int report, bool new_pgrp,
+                 pid_t *pid, int *pidfd, err_t **e);
 /* Waits up to timeout_ms for the spawned child to exit, SIGKILLs it after that, and
  * reaps it: its wait status. */
 int mon_reap(pid_t pid, int pidfd, int timeout_ms);
@@ -80,6 +101,10 @@ int mon_reap(pid_t pid, int pidfd, int timeout_ms);
 /* monitor_start with a chosen timeout (tests). */
 int monitor_start_timeout(const char *helper, const char *state_dir, int timeout_ms, pid_t *pid,
                           err_t **e);
+
+/* Connects to the monitor's ctl.sock in state_dir (blocking, close-on-exec);
+ * ERR_PRECONDITION when no monitor listens (the container is not running). */
+int mon_ctl_connect(const char *state_dir, int *out, err_t **e);
 
 /* Reads one "\n"-terminated line from fd into out[cap] within timeout_ms (-1: none).
  * 0 with the line (no "\n"); ERR_DEADLINE on timeout; ERR_UNAVAILABLE when the

@@ -20,8 +20,12 @@
 #include "runtimes/executor.h"
 #include "runtimes/monitor_int.h"
 
-/* pollfd slots: signals, container exit, stdout, stderr, ctl.sock, connections */
-enum { PF_SIG, PF_PID, PF_OUT, PF_ERR, PF_CTL, PF_CONN, PF_N = PF_CONN + MON_MAX_CONN };
+/* pollfd slots: signals, container exit, stdout, stderr, ctl.sock, connections, the
+ * container's stdin (room for an attacher's input), attachers */
+enum {
+  PF_SIG, PF_PID, PF_OUT, PF_ERR, PF_CTL, PF_CONN, PF_IN = PF_CONN + MON_MAX_CONN, PF_ATT,
+  PF_N = PF_ATT + MON_MAX_ATTACH
+};
 
 static int64_t mono_ms(void)
 {
@@ -67,6 +71,7 @@ static void copy_output(struct mon *m, int i)
   }
   crilog_feed(&m->log[i], mon_now_ns(), tmp, (size_t)n, &m->rec);
   write_records(m);
+  mon_att_output(m, i, tmp, (size_t)n);
 }
 
 /* The log file is reopened by path: kubelet renamed the old one away to rotate it.
@@ -92,6 +97,10 @@ static void ctl_answer(struct mon *m, struct mon_conn *c)
   if (strcmp(c->buf, "reopen") == 0) {
     if (reopen_log(m, &e) == 0)
       buf_puts(&reply, "ok\n");
+  } else if (strncmp(c->buf, "attach ", 7) == 0) {
+    mon_att_add(m, c->fd, c->buf + 7);   /* the connection is the attacher's now */
+    c->fd = -1;
+    return;
   } else {
     err_set(&e, ERR_INVALID, 0, "unknown request \"%.32s\"", c->buf);
   }
@@ -179,6 +188,7 @@ static void on_exit_of_first(struct mon *m)
 {
   close(m->pidfd);
   m->pidfd = -1;
+  mon_att_stdin_gone(m);
   if (m->spec->ns.pid == NS_MODE_CONTAINER)
     return;
   err_t *e = NULL;
@@ -196,6 +206,7 @@ static void fill_poll(const struct mon *m, struct pollfd *p)
   p[PF_CTL] = (struct pollfd){.fd = m->ctl_fd, .events = POLLIN};
   for (int i = 0; i < MON_MAX_CONN; i++)
     p[PF_CONN + i] = (struct pollfd){.fd = m->conn[i].fd, .events = POLLIN};
+  mon_att_fill_poll(m, &p[PF_ATT], &p[PF_IN]);
 }
 
 static void handle_events(struct mon *m, const struct pollfd *p)
@@ -213,6 +224,7 @@ static void handle_events(struct mon *m, const struct pollfd *p)
     copy_output(m, MON_OUT);
   if (m->src[MON_ERR] >= 0 && (p[PF_ERR].revents & in))
     copy_output(m, MON_ERR);
+  mon_att_events(m, &p[PF_ATT], &p[PF_IN]);
   if (p[PF_CTL].revents & POLLIN)
     ctl_accept(m);
   for (int i = 0; i < MON_MAX_CONN; i++)
@@ -224,7 +236,8 @@ void mon_supervise(struct mon *m)
 {
   int64_t drain_until = -1;
   for (;;) {
-    bool out_open = m->src[MON_OUT] >= 0 || m->src[MON_ERR] >= 0;
+    /* after the exit: until the output is read and handed to the attachers */
+    bool out_open = m->src[MON_OUT] >= 0 || m->src[MON_ERR] >= 0 || mon_att_pending(m);
     if (m->exited && drain_until < 0)
       drain_until = mono_ms() + MON_DRAIN_MS;
     if (m->exited && (!out_open || mono_ms() >= drain_until))
@@ -264,6 +277,7 @@ void mon_finish(struct mon *m)
   for (int i = MON_OUT; i <= MON_ERR; i++)
     if (m->src[i] >= 0)
       stream_eof(m, i);   /* drain time is up: the rest is written as it is */
+  mon_att_close_all(m);   /* their sessions end */
   struct ctr_usage u;
   memset(&u, 0, sizeof(u));
   err_t *e = NULL;

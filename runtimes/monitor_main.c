@@ -157,7 +157,13 @@ static int wait_exec(pid_t pid)
   return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
 }
 
-static int exec_start(const char *dir, char **argv, pid_t *pid, err_t **e)
+struct exec_flags {
+  bool tty;     /* fds 0-2 are a pty's slave: the command's controlling terminal */
+  bool in;      /* fd 0 is the command's stdin (else /dev/null) */
+};
+
+static int exec_start(const char *dir, char **argv, const struct exec_flags *f, pid_t *pid,
+                      err_t **e)
 {
   bool held = false, exists = false;
   if (mon_lock_held(dir, &held, &exists, e) < 0)
@@ -176,16 +182,16 @@ static int exec_start(const char *dir, char **argv, pid_t *pid, err_t **e)
   struct ctr_spec *spec = NULL;
   if (spec_read(spec_path, &spec, e) < 0)
     return -1;
-  struct exec_spec x = {.argv = argv};
+  struct exec_spec x = {.argv = argv, .tty = f->tty, .stdin_open = f->in};
   while (argv[x.argc])
     x.argc++;
-  struct ctr_stdio io = {.in = -1, .out = 1, .err = 2};
+  struct ctr_stdio io = {.in = f->in || f->tty ? 0 : -1, .out = 1, .err = 2};
   int rc = ns_exec(spec, target, &x, &io, pid, e);
   spec_free(spec);
   return rc;
 }
 
-static int exec_main(const char *dir, char **argv)
+static int exec_main(const char *dir, char **argv, const struct exec_flags *f)
 {
   int report = take_report_fd();
   err_t *e = NULL;
@@ -195,7 +201,7 @@ static int exec_main(const char *dir, char **argv)
     fail(report, &e);
     return 255;
   }
-  if (exec_start(dir, argv, &pid, &e) < 0) {
+  if (exec_start(dir, argv, f, &pid, &e) < 0) {
     fail(report, &e);
     return 255;
   }
@@ -212,13 +218,32 @@ static int exec_main(const char *dir, char **argv)
   return wait_exec(pid);
 }
 
+/* exec [--tty] [--stdin] STATE_DIR -- COMMAND [ARG...] */
+static int exec_args(int argc, char **argv)
+{
+  struct exec_flags f = {0};
+  int i = 2;
+  for (; i < argc && strncmp(argv[i], "--", 2) == 0 && argv[i][2]; i++) {
+    if (strcmp(argv[i], "--tty") == 0)
+      f.tty = true;
+    else if (strcmp(argv[i], "--stdin") == 0)
+      f.in = true;
+    else
+      return -1;
+  }
+  if (i + 2 >= argc || strcmp(argv[i + 1], "--") != 0)
+    return -1;
+  return exec_main(argv[i], argv + i + 2, &f);
+}
+
 int monitor_main(int argc, char **argv)
 {
   if (argc == 3 && strcmp(argv[1], "start") == 0)
     return start_main(argv[2]);
-  if (argc >= 5 && strcmp(argv[1], "exec") == 0 && strcmp(argv[3], "--") == 0)
-    return exec_main(argv[2], argv + 4);
+  int rc = argc >= 5 && strcmp(argv[1], "exec") == 0 ? exec_args(argc, argv) : -1;
+  if (rc >= 0)
+    return rc;
   fprintf(stderr, "usage: crisp-monitor start STATE_DIR\n"
-                  "       crisp-monitor exec STATE_DIR -- COMMAND [ARG...]\n");
+                  "       crisp-monitor exec [--tty] [--stdin] STATE_DIR -- COMMAND [ARG...]\n");
   return 2;
 }

@@ -1,8 +1,11 @@
 /* monitor_proc.h - crisp-monitor itself (the process; crispd's side is monitor.h).
  *
  *   crisp-monitor start STATE_DIR          fd 3: report pipe from monitor_start
- *   crisp-monitor exec STATE_DIR -- ARGV   fd 3 (optional): report pipe; fds 1, 2 are the
- *                                          command's stdout and stderr
+ *   crisp-monitor exec [--tty] [--stdin] STATE_DIR -- ARGV
+ *                                          fd 3 (optional): report pipe; fds 1, 2 are the
+ *                                          command's stdout and stderr, fd 0 its stdin with
+ *                                          --stdin (else /dev/null); --tty: 0-2 are a pty's
+ *                                          slave, made the command's controlling terminal
  *
  * start: forks (the first process exits at once; crispd reaps it), the child calls
  * setsid and becomes the container's monitor: its own session, reparented to init, so

@@ -31,6 +31,8 @@ void mon_init(struct mon *m)
   m->src[MON_OUT] = m->src[MON_ERR] = -1;
   for (int i = 0; i < MON_MAX_CONN; i++)
     m->conn[i].fd = -1;
+  for (int i = 0; i < MON_MAX_ATTACH; i++)
+    m->att[i].fd = -1;
   crilog_init(&m->log[MON_OUT], "stdout");
   crilog_init(&m->log[MON_ERR], "stderr");
 }
@@ -53,6 +55,7 @@ void mon_release(struct mon *m)
   close_fd(&m->src[MON_ERR]);
   for (int i = 0; i < MON_MAX_CONN; i++)
     close_fd(&m->conn[i].fd);
+  mon_att_close_all(m);
   crilog_free(&m->log[MON_OUT]);
   crilog_free(&m->log[MON_ERR]);
   buf_free(&m->rec);
@@ -153,8 +156,8 @@ static int open_pipe(int *ours, int *theirs, bool ours_reads, err_t **e)
 }
 
 /* Pipes: stdout and stderr read by the monitor. stdin only with stdin_open, its write
- * end kept by the monitor for attach (stdin_once: attach will close it when its first
- * session ends; until attach exists the container simply never sees EOF). */
+ * end kept by the monitor for attach, non-blocking (the monitor never waits for the
+ * container to read; stdin_once: attach closes it when its first session ends). */
 static int open_stdio(struct mon *m, struct ctr_stdio *io, err_t **e)
 {
   io->in = io->out = io->err = -1;
@@ -165,7 +168,8 @@ static int open_stdio(struct mon *m, struct ctr_stdio *io, err_t **e)
       open_pipe(&m->src[MON_ERR], &io->err, true, e) < 0 ||
       set_nonblock(m->src[MON_OUT], e) < 0 || set_nonblock(m->src[MON_ERR], e) < 0)
     return -1;
-  if (m->spec->stdin_open && open_pipe(&m->in_w, &io->in, false, e) < 0)
+  if (m->spec->stdin_open &&
+      (open_pipe(&m->in_w, &io->in, false, e) < 0 || set_nonblock(m->in_w, e) < 0))
     return -1;
   return 0;
 }

@@ -2,7 +2,8 @@
  *
  * monitor_main.c detaches and calls mon_setup (monitor_setup.c: lock, spec, log file,
  * stdio, control socket, executor) then mon_supervise and mon_finish (monitor_loop.c:
- * output to the CRI log, control requests, reaping, exit.json).
+ * output to the CRI log, control requests, reaping, exit.json) with
+ * monitor_attachers.c (attach sessions).
  * Single-threaded; every descriptor is O_CLOEXEC, so none leaks into the container.
  */
 #ifndef CRISP_RUNTIMES_MONITOR_SUP_H
@@ -15,7 +16,10 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "runtimes/crilog.h"
+#include "runtimes/monitor_int.h"
 #include "runtimes/spec.h"
+
+struct pollfd;
 
 #define MON_MAX_CONN 4          /* control connections served at once */
 #define MON_CONN_BUF 64         /* longest control request */
@@ -28,6 +32,21 @@ struct mon_conn {
   uint64_t seq;                 /* accept order: when all slots are busy the oldest goes */
   size_t len;
   char buf[MON_CONN_BUF];
+};
+
+/* An attacher (monitor_attachers.c): a ctl.sock connection after "attach". */
+#define MON_ATT_IBUF 4096           /* frames from crispd are parsed from this */
+#define MON_ATT_MAX_PENDING (256 * 1024)   /* output it has not taken yet, then it goes */
+
+struct mon_att {
+  int fd;                       /* -1: free slot */
+  bool in, out, err;            /* sends stdin; wants stdout; wants stderr */
+  bool in_over;                 /* it sent its stdin EOF */
+  bool blocked;                 /* its next stdin bytes wait for room in the container's stdin */
+  uint8_t *ibuf;                /* MON_ATT_IBUF bytes, ilen used */
+  size_t ilen;
+  struct buf obuf;              /* frames not sent yet, from ooff */
+  size_t ooff;
 };
 
 struct mon {
@@ -47,6 +66,7 @@ struct mon {
   bool log_write_failed;        /* logged once, not per record */
   struct mon_conn conn[MON_MAX_CONN];
   uint64_t conn_seq;
+  struct mon_att att[MON_MAX_ATTACH];
   bool exited;
   int status;                   /* wait status of the first process */
   int64_t finished_ns;
@@ -65,6 +85,21 @@ void mon_release(struct mon *m);
 /* Gives back memory only start-up needed: free heap, and the executable's read-only
  * pages (code and constants), which fault back in one by one as the loop uses them. */
 void mon_trim(void);
+
+/* Attachers (monitor_attachers.c). add: takes over fd after the "attach <flags>"
+ * request (answering "ok" or "err"), or closes it. */
+void mon_att_add(struct mon *m, int fd, const char *flags);
+/* Container output (MON_OUT / MON_ERR) to every attacher that wants it. */
+void mon_att_output(struct mon *m, int stream, const void *p, size_t n);
+/* pollfd slots: one per attacher, and one for the container's stdin when an attacher
+ * waits for room in it. */
+void mon_att_fill_poll(const struct mon *m, struct pollfd *att, struct pollfd *in);
+void mon_att_events(struct mon *m, const struct pollfd *att, const struct pollfd *in);
+/* The container's stdin is gone (it exited): pending stdin is dropped. */
+void mon_att_stdin_gone(struct mon *m);
+/* Output is queued for some attacher. */
+bool mon_att_pending(const struct mon *m);
+void mon_att_close_all(struct mon *m);
 
 /* Opens (creating its directory) the CRI log file for appending. */
 int mon_open_log(const char *path, int *fd, err_t **e);

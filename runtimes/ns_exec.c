@@ -1,8 +1,11 @@
 /* ns_exec.c - ns_exec: a new process inside a running container.
  *
  * The same two-step shape as ns_start (see there for why): a forked middle process joins
- * the container's cgroup while it still sees the host's cgroupfs, then its namespaces
- * (mount last: it replaces root and cwd), and clones the process with CLONE_PARENT;
+ * the container's v1 cgroups (by writing "0" to "tasks" files opened beforehand: no global
+ * cgroup lock, see cgroup_join_open), then its namespaces but the cgroup one (mount last:
+ * it replaces root and cwd), and clones the process with CLONE_PARENT straight into the
+ * v2 cgroup; the process then joins the cgroup namespace (a process in the container's
+ * cgroup namespace may no longer move itself from a host cgroup under nsdelegate).
  * setns(pid) only applies to children, which is the other reason for the middle step.
  * The new process takes the container's user, capabilities, no_new_privs and seccomp
  * filter (a filter is per process tree, so it is loaded again here). */
@@ -42,6 +45,8 @@ struct exec_ctx {
   int ns_fd[N_NS];
   struct seccomp_filter *filter;
   int sync[2];
+  struct cg_join cg;
+  bool in_v2;       /* the process was cloned into the v2 cgroup */
   pid_t pid;
 };
 
@@ -83,9 +88,23 @@ static int set_own_oom_score(const struct ctr_spec *s, err_t **e)
   return 0;
 }
 
+static bool is_cgroup_ns(size_t i)
+{
+  return exec_ns[i].type == CLONE_NEWCGROUP;
+}
+
 __attribute__((noreturn)) static void exec_child(struct exec_ctx *c)
 {
   err_t *err = NULL;
+  struct cg_join v2 = c->cg;
+  v2.n = 0;   /* the middle joined the v1 hierarchies */
+  if (cgroup_join_self(&v2, c->in_v2, &err) < 0)
+    sync_fail(c->sync[1], err);
+  for (size_t i = 0; i < N_NS; i++)
+    if (is_cgroup_ns(i) && c->ns_fd[i] >= 0 && setns(c->ns_fd[i], exec_ns[i].type) < 0) {
+      err_sys(&err, errno, "join the container's %s namespace", exec_ns[i].name);
+      sync_fail(c->sync[1], err);
+    }
   if (init_stdio(&c->io, c->x->tty, &err) == 0)
     (void)init_exec(c->s, c->x->argv, c->filter, &err);
   sync_fail(c->sync[1], err);
@@ -100,14 +119,17 @@ __attribute__((noreturn)) static void exec_middle(struct exec_ctx *c)
     close(c->sync[1]);
     c->sync[1] = fd;
   }
-  if (cgroup_enter(c->s, getpid(), &err) < 0 || set_own_oom_score(c->s, &err) < 0)
+  /* v1 hierarchies now (we are single-threaded), v2 by being cloned into it */
+  struct cg_join v1 = c->cg;
+  v1.v2_procs = -1;
+  if (cgroup_join_self(&v1, true, &err) < 0 || set_own_oom_score(c->s, &err) < 0)
     sync_fail(c->sync[1], err);
   for (size_t i = 0; i < N_NS; i++)
-    if (c->ns_fd[i] >= 0 && setns(c->ns_fd[i], exec_ns[i].type) < 0) {
+    if (!is_cgroup_ns(i) && c->ns_fd[i] >= 0 && setns(c->ns_fd[i], exec_ns[i].type) < 0) {
       err_sys(&err, errno, "join the container's %s namespace", exec_ns[i].name);
       sync_fail(c->sync[1], err);
     }
-  long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), NULL, NULL, NULL, 0UL);
+  long pid = cgroup_clone(&c->cg, (unsigned long)(CLONE_PARENT | SIGCHLD), &c->in_v2);
   if (pid == 0)
     exec_child(c);
   if (pid < 0) {
@@ -146,7 +168,8 @@ static int run_exec(struct exec_ctx *c, pid_t target, err_t **e)
 {
   if (!c->x->argv || !c->x->argc || !c->x->argv[0])
     return err_set(e, ERR_INVALID, 0, "no command to run");
-  if (open_target_ns(c, target, e) < 0 || seccomp_prepare(c->s, &c->filter, e) < 0)
+  if (open_target_ns(c, target, e) < 0 || seccomp_prepare(c->s, &c->filter, e) < 0 ||
+      cgroup_join_open(c->s, &c->cg, e) < 0)
     return -1;
   if (pipe2(c->sync, O_CLOEXEC) < 0)
     return err_sys(e, errno, "pipe");
@@ -165,7 +188,7 @@ int ns_exec(const struct ctr_spec *s, pid_t target, const struct exec_spec *x,
 {
   struct exec_ctx c = {
     .s = s, .x = x, .io = {io ? io->in : -1, io ? io->out : -1, io ? io->err : -1},
-    .sync = {-1, -1},
+    .sync = {-1, -1}, .cg = {.v2_dir = -1, .v2_procs = -1},
   };
   for (size_t i = 0; i < N_NS; i++)
     c.ns_fd[i] = -1;
@@ -184,5 +207,6 @@ int ns_exec(const struct ctr_spec *s, pid_t target, const struct exec_spec *x,
     if (c.sync[i] >= 0)
       close(c.sync[i]);
   seccomp_filter_free(c.filter);
+  cgroup_join_close(&c.cg);
   return rc < 0 ? err_wrap(e, "exec in container %s", s->name ? s->name : s->id ? s->id : "") : 0;
 }

@@ -4,13 +4,15 @@
  *   open pod ns paths,
  *   compile seccomp,
  *   create cgroup + limits
+ *   open cgroup "tasks" files
  *   fork --------------------> mount overlay on the host
  *                              setns(pid) if joining one
- *                              clone(NEWNS|NEWPID|...) -----> waits for "go"
+ *                              clone3(NEWNS|NEWPID|...,
+ *                                INTO_CGROUP v2) -----------> waits for "go"
  *   <------- pid ------------- _exit
- *   pid -> cgroup.procs,
  *   oom_score_adj
- *   "go" -------------------------------------------------> setns pod's net/ipc/uts,
+ *   "go" -------------------------------------------------> "0" -> each v1 tasks file,
+ *                                                            setns pod's net/ipc/uts,
  *                                                            rootfs, pivot_root, hostname,
  *                                                            sysctls, masks, caps, seccomp
  *   <------- EOF (exec'd) or the error, naming the step ----- execve
@@ -21,7 +23,8 @@
  * middle is single-threaded, so its raw clone is safe, and CLONE_PARENT makes the
  * container a child of the caller, who can then waitpid() it. The middle is also where
  * chdir (for long overlay options) and setns(pid) (which only affects children) are free
- * to happen. The caller must not reap unknown children (waitpid(-1)) meanwhile. */
+ * to happen. The caller must not reap unknown children (waitpid(-1)) meanwhile.
+ * Why init joins its cgroup itself: see cgroup_join_open (no global cgroup lock). */
 #include "runtimes/ns_int.h"
 
 #include <errno.h>
@@ -48,6 +51,8 @@ struct start_ctx {
   struct seccomp_filter *filter;
   int sync[2];                          /* children -> caller */
   int go[2];                            /* caller -> init */
+  struct cg_join cg;                    /* the container's cgroup, for init to join */
+  bool in_v2;                           /* init was cloned into the v2 cgroup */
   bool cgroup_made, rootfs_maybe;
   bool cgroupns;                        /* pure cgroup v2: the container gets its own */
   pid_t init_pid;
@@ -90,6 +95,7 @@ static void ctx_release(struct start_ctx *c)
   }
   seccomp_filter_free(c->filter);
   c->filter = NULL;
+  cgroup_join_close(&c->cg);
 }
 
 /* ---- checks and namespaces -------------------------------------------------- */
@@ -215,7 +221,7 @@ static int init_steps(struct start_ctx *c, err_t **e)
   if (join(c->net_fd, CLONE_NEWNET, "network", e) < 0 || join(c->ipc_fd, CLONE_NEWIPC, "ipc", e) < 0 ||
       join(c->uts_fd, CLONE_NEWUTS, "uts", e) < 0 || init_stdio(&c->io, s->tty, e) < 0)
     return -1;
-  /* now that the caller moved us into the container's cgroup, it can become our root */
+  /* now that we are in the container's cgroup, it can become our root */
   if (c->cgroupns && unshare(CLONE_NEWCGROUP) < 0)
     return err_sys(e, errno, "new cgroup namespace");
   if (rootfs_setup(s, e) < 0)
@@ -240,7 +246,8 @@ __attribute__((noreturn)) static void init_main(struct start_ctx *c)
   if (n != 1)   /* the caller gave up on us */
     _exit(1);
   close_fd(&c->go[0]);
-  (void)init_steps(c, &err);
+  if (cgroup_join_self(&c->cg, c->in_v2, &err) == 0)
+    (void)init_steps(c, &err);
   sync_fail(c->sync[1], err);
 }
 
@@ -262,7 +269,7 @@ __attribute__((noreturn)) static void middle_main(struct start_ctx *c)
     err_sys(&err, errno, "join pid namespace");
     sync_fail(c->sync[1], err);
   }
-  long pid = syscall(SYS_clone, (unsigned long)clone_flags(c->s), NULL, NULL, NULL, 0UL);
+  long pid = cgroup_clone(&c->cg, (unsigned long)clone_flags(c->s), &c->in_v2);
   if (pid == 0)
     init_main(c);
   if (pid < 0) {
@@ -349,6 +356,8 @@ static int start(struct start_ctx *c, err_t **e)
   if (cgroup_create(s, e) < 0)
     return -1;
   c->cgroup_made = true;
+  if (cgroup_join_open(s, &c->cg, e) < 0)
+    return -1;
   c->rootfs_maybe = true;
   pid_t middle = fork();
   if (middle < 0)
@@ -359,7 +368,7 @@ static int start(struct start_ctx *c, err_t **e)
   close_fd(&c->go[0]);
   if (receive_pid(c, middle, e) < 0)
     return -1;
-  if (cgroup_enter(s, c->init_pid, e) < 0 || set_oom_score(s, c->init_pid, e) < 0)
+  if (set_oom_score(s, c->init_pid, e) < 0)
     return -1;
   return release_init(c, e);
 }
@@ -369,7 +378,7 @@ int ns_start(const struct ctr_spec *s, const struct ctr_stdio *io, pid_t *pid, e
   struct start_ctx c = {
     .s = s, .io = {io ? io->in : -1, io ? io->out : -1, io ? io->err : -1},
     .net_fd = -1, .ipc_fd = -1, .uts_fd = -1, .pid_fd = -1,
-    .sync = {-1, -1}, .go = {-1, -1},
+    .sync = {-1, -1}, .go = {-1, -1}, .cg = {.v2_dir = -1, .v2_procs = -1},
   };
   int rc = start(&c, e);
   if (rc < 0)

@@ -162,3 +162,5 @@ def crispd(make_crispd):
 
 # the image service tests' session-scoped real registries (see registry_fixtures.py)
 from registry_fixtures import auth_registry, registry  # noqa: E402,F401
+# the pod and container lifecycle tests' fixtures: CNI network, cgroup parents, a node
+from pod_helpers import cgroup_parents, cni_net, node  # noqa: E402,F401

@@ -37,7 +37,7 @@ EMPTY_REQUEST_INVALID = {"/runtime.v1.ImageService/RemoveImage",
         "RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus",
         "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
         "ContainerStatus", "ReopenContainerLog", "ExecSync", "ContainerStats",
-        "PodSandboxStats", "UpdateContainerResources")}
+        "PodSandboxStats", "UpdateContainerResources", "Exec", "Attach", "PortForward")}
 
 
 def all_methods():

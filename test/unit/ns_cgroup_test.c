@@ -226,3 +226,51 @@ Test(nscg, exec_of_a_missing_program_is_invalid)
   free(x.argv[0]);
   free(x.argv);
 }
+
+/* Every line of /proc/<pid>/cgroup (read from the host: full paths) names the container's
+ * cgroup: the process is in it in every hierarchy, v1 and v2. */
+static void assert_in_every_hierarchy(pid_t pid)
+{
+  cleanup_free char *path = xasprintf("/proc/%d/cgroup", (int)pid);
+  cleanup_free char *text = NULL;
+  err_t *e = NULL;
+  cr_assert_eq(file_read_all(path, 1 << 16, &text, NULL, &e), 0, "%s", e ? e->msg : "");
+  int lines = 0;
+  for (char *line = text; line && *line; lines++) {
+    char *end = strchr(line, '\n');
+    if (end)
+      *end = '\0';
+    const char *p = strrchr(line, '/');
+    cr_assert(p && strcmp(p + 1, nsf.s->cgroup_name) == 0, "pid %d: %s", (int)pid, line);
+    line = end ? end + 1 : NULL;
+  }
+  cr_assert_gt(lines, 0);
+}
+
+/* crisp joins without cgroup.procs (see cgroup_join_open): the container's init writes "0"
+ * to each v1 "tasks" file and is cloned into the v2 cgroup; so is an exec'd process. */
+Test(nscg, start_and_exec_join_every_hierarchy)
+{
+  start_ok("echo up; sleep 30");
+  char c;
+  cr_assert_eq(read(nsf.out, &c, 1), 1);
+  assert_in_every_hierarchy(nsf.pid);
+  struct exec_spec x = {0};
+  x.argv = nsf_strv(&x.argc, "/bin/sh", "-c", "echo in; sleep 30", NULL);
+  int p[2];
+  cr_assert_eq(pipe(p), 0);
+  struct ctr_stdio io = {-1, p[1], p[1]};
+  pid_t pid = 0;
+  err_t *e = NULL;
+  cr_assert_eq(ns_exec(nsf.s, nsf.pid, &x, &io, &pid, &e), 0, "%s", e ? e->msg : "");
+  close(p[1]);
+  cr_assert_eq(read(p[0], &c, 1), 1);
+  close(p[0]);
+  assert_in_every_hierarchy(pid);
+  kill(pid, SIGKILL);
+  int st;
+  cr_assert_eq(waitpid(pid, &st, 0), pid);
+  for (size_t i = 0; i < x.argc; i++)
+    free(x.argv[i]);
+  free(x.argv);
+}

@@ -1,0 +1,135 @@
+"""crispd restarts: containers belong to their crisp-monitor, not to crispd, so a crispd
+killed with SIGKILL and started again on the same root and state finds every pod and
+container as it was, the running ones still running (and logging), the ones that exited
+while it was down with their real exit code; and it can still stop, exec into and
+remove them, leaving no process, mount or lease behind."""
+import os
+import signal
+import time
+
+import grpc
+
+from conftest import api_pb2, mounts_under
+from pod_helpers import (CREATED, EXITED, NOTREADY, READY, RUNNING, rpc_error, start_again,
+                         wait_for)
+
+
+def restart(node, sig=signal.SIGKILL):
+    rc = node.d.stop(sig=sig)
+    assert rc == -sig if sig == signal.SIGKILL else rc == 0
+    start_again(node)
+
+
+def monitors_of(node):
+    return [p for p in node.leftover_procs()]
+
+
+def test_everything_survives_a_crispd_sigkill(node):
+    p1 = node.run_pod(name="one", labels={"pod": "one"})
+    p2 = node.run_pod(name="two", labels={"pod": "two"}, pid=api_pb2.POD)  # a pause process
+    ip1 = node.pod_status(p1).status.network.ip
+    logger = node.run(p1, name="logger", cmd=["sh", "-c", "i=0; while :; do echo tick $i; "
+                                                          "i=$((i+1)); sleep 0.1; done"])
+    sleeper = node.run(p2, name="sleeper", cmd=["sleep", "3600"])
+    # exits 5 once /tmp/go exists: that happens while crispd is down
+    dies_later = node.run(p2, name="dies-later",
+                          cmd=["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.05; done; exit 5"])
+    done = node.run(p1, name="done", cmd=["true"])
+    made = node.create(p2, name="made", cmd=["sleep", "3601"])
+    stopped = node.run(p2, name="stopped")
+    node.stop(stopped)
+    node.wait_state(done, EXITED)
+    log = node.log_path(logger)
+    wait_for(lambda: len(node.log_text(log)) >= 3, what="logger output")
+    before = {c.id: c for c in node.list_ctrs()}
+    n_monitors = len(monitors_of(node))
+    assert n_monitors >= 3   # logger, sleeper, dies-later
+
+    node.d.stop(sig=signal.SIGKILL)
+    assert node.d.proc.returncode == -signal.SIGKILL
+    killed_at = time.time_ns()
+    # the containers carry on without crispd: the logger logs, dies-later exits 5
+    n_lines = len(node.log_text(log))
+    dl_state = os.path.join(node.d.state, "containers", dies_later)
+    with open(os.path.join(dl_state, "pid")) as f:
+        dl_pid = int(f.read())
+    with open(f"/proc/{dl_pid}/root/tmp/go", "w"):
+        pass
+    time.sleep(0.6)
+    assert len(node.log_text(log)) > n_lines
+    wait_for(lambda: os.path.exists(os.path.join(dl_state, "exit.json")), what="dies-later exit")
+
+    start_again(node)
+    pods = {p.id: p for p in node.list_pods()}
+    assert set(pods) == {p1, p2}
+    assert pods[p1].state == READY and pods[p2].state == READY
+    assert dict(pods[p1].labels) == {"pod": "one"}
+    assert node.pod_status(p1).status.network.ip == ip1
+    after = {c.id: c for c in node.list_ctrs()}
+    assert set(after) == set(before)
+    states = {c: after[c].state for c in after}
+    assert states == {logger: RUNNING, sleeper: RUNNING, dies_later: EXITED, done: EXITED,
+                      made: CREATED, stopped: EXITED}
+    st = node.status(dies_later)
+    assert st.exit_code == 5 and st.reason == "Error" and st.finished_at >= killed_at
+    st = node.status(done)
+    assert st.exit_code == 0 and st.reason == "Completed"
+    st = node.status(stopped)
+    assert st.exit_code == 137
+    st = node.status(logger)
+    assert st.started_at == before[logger].created_at or st.started_at > 0
+    # still logging to the same file, and exec, stop and start still work
+    n = len(node.log_text(log))
+    wait_for(lambda: len(node.log_text(log)) > n + 2, what="log growing after the restart")
+    r = node.exec(sleeper, ["sh", "-c", "echo $((6*7))"])
+    assert r.exit_code == 0 and r.stdout == b"42\n"
+    node.start(made)
+    assert node.status(made).state == RUNNING
+    # it joined the pod's pid namespace, which its pause process kept through the restart
+    assert "sleep 3600" in node.sh(made, "ps -o args")[1]
+    node.stop(logger)
+    st = node.status(logger)
+    assert st.state == EXITED and st.exit_code == 137
+    ticks = [int(l.split()[1]) for l in node.log_text(log)]
+    assert ticks == list(range(len(ticks)))   # nothing lost while crispd was away
+
+    # a second restart, this time a clean one, changes nothing either
+    restart(node, signal.SIGTERM)
+    assert {c.id: c.state for c in node.list_ctrs()} == {
+        logger: EXITED, sleeper: RUNNING, dies_later: EXITED, done: EXITED, made: RUNNING,
+        stopped: EXITED}
+
+    node.stop_pod(p2)
+    assert node.pod_status(p2).status.state == NOTREADY
+    assert node.status(sleeper).state == EXITED
+    node.remove_pod(p1)
+    node.remove_pod(p2)
+    assert node.list_pods() == [] and node.list_ctrs() == []
+    assert node.net.leases() == []
+    wait_for(lambda: node.leftover_procs() == [], what="monitors gone")
+    assert mounts_under(node.d.base) == []
+    for sub in ("containers", "pods"):
+        p = os.path.join(node.d.state, sub)
+        assert not os.path.exists(p) or os.listdir(p) == []
+
+
+def test_a_container_killed_with_its_monitor_is_reported_exited(node):
+    pod = node.run_pod()
+    ctr = node.run(pod)
+    state = os.path.join(node.d.state, "containers", ctr)
+    with open(os.path.join(state, "monitor.pid")) as f:
+        mon = int(f.read())
+    with open(os.path.join(state, "pid")) as f:
+        pid = int(f.read())
+    node.d.stop(sig=signal.SIGKILL)
+    os.kill(mon, signal.SIGKILL)   # the monitor (started by this test's crispd) dies too
+    start_again(node)
+    st = node.status(ctr)
+    assert st.state == EXITED, st
+    assert st.exit_code != 0 and st.message
+    # the orphaned container process goes with the container
+    node.remove(ctr)
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}") or
+             open(f"/proc/{pid}/cmdline", "rb").read() != b"sleep\x003600\x00",
+             what="container process gone")
+    assert rpc_error(node.status, ctr).code() == grpc.StatusCode.NOT_FOUND

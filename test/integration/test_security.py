@@ -1,0 +1,302 @@
+"""Security contexts, observed from inside real containers (ExecSync): users and groups,
+read-only rootfs, capabilities, privileged, no_new_privs, seccomp, masked and read-only
+paths, pid and network isolation between pods and from the host, and bind mounts.
+Each escape is tried and must fail."""
+import os
+
+import grpc
+import pytest
+
+from conftest import api_pb2
+from pod_helpers import i64, rpc_error
+
+CAPS = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
+        "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN",
+        "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE",
+        "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME",
+        "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP"]
+DEFAULT_CAPS = {"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID",
+                "SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL",
+                "AUDIT_WRITE"}
+
+
+def bits(names):
+    return sum(1 << CAPS.index(n) for n in names)
+
+
+def status_field(node, ctr, field):
+    rc, out, err = node.sh(ctr, f"grep '^{field}:' /proc/self/status")
+    assert rc == 0, err
+    return out.split(":", 1)[1].strip()
+
+
+def caps(node, ctr, which="CapEff"):
+    return int(status_field(node, ctr, which), 16)
+
+
+def host_all_caps():
+    """Every capability this host's processes can have (a VM may withhold some)."""
+    with open("/proc/self/status") as f:
+        return int([l for l in f if l.startswith("CapBnd:")][0].split()[1], 16)
+
+
+# /proc/kcore only exists with CONFIG_PROC_KCORE; /proc/timer_list is masked too and exists
+KCORE = "/proc/kcore" if os.path.exists("/proc/kcore") else "/proc/timer_list"
+
+
+def sc(**kw):
+    return api_pb2.LinuxContainerSecurityContext(**kw)
+
+
+def unconfined():
+    return api_pb2.SecurityProfile(profile_type=api_pb2.SecurityProfile.Unconfined)
+
+
+def runtime_default():
+    return api_pb2.SecurityProfile(profile_type=api_pb2.SecurityProfile.RuntimeDefault)
+
+
+@pytest.fixture
+def pod(node):
+    return node.run_pod()
+
+
+# ---- users and groups ---------------------------------------------------------------
+
+def test_run_as_user_group_and_supplemental_groups(node, pod):
+    ctr = node.run(pod, sc=sc(run_as_user=i64(1000), run_as_group=i64(2000),
+                              supplemental_groups=[3000, 4000]))
+    rc, out, _ = node.sh(ctr, "id -u; id -g; id -G")
+    assert rc == 0
+    uid, gid, groups = out.split("\n")[:3]
+    assert (uid, gid) == ("1000", "2000")
+    assert set(groups.split()) == {"2000", "3000", "4000"}
+    # the container's first process runs as that user too
+    rc, out, _ = node.sh(ctr, "grep -E '^(Uid|Gid|Groups):' /proc/1/status")
+    assert "Uid:\t1000\t1000\t1000\t1000" in out and "Gid:\t2000\t2000\t2000\t2000" in out
+    assert set(out.split("Groups:")[1].split()) == {"2000", "3000", "4000"}
+
+
+def test_run_as_username_is_resolved_from_the_images_passwd(node, pod):
+    ctr = node.run(pod, sc=sc(run_as_username="www-data"))
+    rc, out, _ = node.sh(ctr, "id")
+    assert rc == 0 and out.startswith("uid=33(www-data) gid=33(www-data)"), out
+    e = rpc_error(node.create, pod, name="nobody", sc=sc(run_as_username="no-such-user"))
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "no-such-user" in e.details()
+
+
+def test_a_non_root_user_cannot_write_roots_files(node, pod):
+    ctr = node.run(pod, sc=sc(run_as_user=i64(1000)))
+    rc, _, err = node.sh(ctr, "echo x >> /etc/passwd")
+    assert rc != 0 and "denied" in err.lower()
+
+
+# ---- file system --------------------------------------------------------------------
+
+def test_a_readonly_rootfs_refuses_writes(node, pod):
+    ctr = node.run(pod, sc=sc(readonly_rootfs=True))
+    rc, _, err = node.sh(ctr, "touch /newfile")
+    assert rc != 0 and "Read-only file system" in err
+    rc, _, err = node.sh(ctr, "echo x > /data/keep.txt")
+    assert rc != 0 and "Read-only file system" in err
+    # the pod's files and /dev/shm are still there and /dev/shm still writable
+    rc, out, err = node.sh(ctr, "cat /etc/hostname && echo ok > /dev/shm/x && cat /dev/shm/x")
+    assert rc == 0 and out.endswith("ok\n"), err
+    writable = node.run(pod, name="rw")
+    assert node.sh(writable, "touch /newfile && echo x > /data/keep.txt")[0] == 0
+
+
+def test_bind_mounts_readonly_refuses_and_readwrite_shows_on_the_host(node, pod, tmp_path):
+    ro = tmp_path / "ro"
+    rw = tmp_path / "rw"
+    ro.mkdir()
+    rw.mkdir()
+    (ro / "given.txt").write_text("from the host\n")
+    ctr = node.run(pod, mounts=[
+        api_pb2.Mount(container_path="/ro", host_path=str(ro), readonly=True),
+        api_pb2.Mount(container_path="/rw", host_path=str(rw))])
+    rc, out, _ = node.sh(ctr, "cat /ro/given.txt")
+    assert rc == 0 and out == "from the host\n"
+    rc, _, err = node.sh(ctr, "echo x > /ro/new.txt")
+    assert rc != 0 and "Read-only file system" in err
+    rc, _, err = node.sh(ctr, "rm /ro/given.txt")
+    assert rc != 0
+    assert sorted(os.listdir(ro)) == ["given.txt"]
+    rc, _, err = node.sh(ctr, "echo written inside > /rw/out.txt && mkdir /rw/sub")
+    assert rc == 0, err
+    assert (rw / "out.txt").read_text() == "written inside\n" and (rw / "sub").is_dir()
+    # and a write on the host shows inside
+    (rw / "back.txt").write_text("from the host again\n")
+    assert node.sh(ctr, "cat /rw/back.txt")[1] == "from the host again\n"
+    # a read-only mount cannot be turned read-write from inside (no CAP_SYS_ADMIN)
+    rc, _, _ = node.sh(ctr, "mount -o remount,rw /ro")
+    assert rc != 0
+
+
+def test_a_missing_mount_source_fails_create_naming_it(node, pod, tmp_path):
+    missing = str(tmp_path / "not-there")
+    e = rpc_error(node.create, pod, mounts=[api_pb2.Mount(container_path="/x", host_path=missing)])
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and missing in e.details()
+
+
+# ---- capabilities, privileged, no_new_privs ----------------------------------------------
+
+def test_default_capabilities_are_dockers_set(node, pod):
+    ctr = node.run(pod)
+    assert caps(node, ctr) == bits(DEFAULT_CAPS)
+    assert caps(node, ctr, "CapBnd") == bits(DEFAULT_CAPS)
+    assert caps(node, ctr, "CapInh") == 0
+
+
+def test_capabilities_add_and_drop(node, pod):
+    ctr = node.run(pod, sc=sc(capabilities=api_pb2.Capability(
+        add_capabilities=["NET_ADMIN", "CAP_SYS_TIME"], drop_capabilities=["NET_RAW", "chown"])))
+    want = (DEFAULT_CAPS | {"NET_ADMIN", "SYS_TIME"}) - {"NET_RAW", "CHOWN"}
+    assert caps(node, ctr) == bits(want)
+    assert caps(node, ctr, "CapBnd") == bits(want)
+    # and they act: chown is refused, NET_ADMIN lets it change its own (pod) network
+    rc, _, err = node.sh(ctr, "touch /f && chown 1:1 /f")
+    assert rc != 0 and "not permitted" in err
+    rc, _, err = node.sh(ctr, "ip link set lo mtu 1280 && ip link show lo")
+    assert rc == 0 and "mtu 1280" in node.sh(ctr, "ip link show lo")[1], err
+    none = node.run(pod, name="none",
+                    sc=sc(capabilities=api_pb2.Capability(drop_capabilities=["ALL"])))
+    assert caps(node, none) == 0 and caps(node, none, "CapBnd") == 0
+    rc, _, _ = node.sh(none, "touch /g && chown 1:1 /g")
+    assert rc != 0
+    e = rpc_error(node.create, pod, name="bad", sc=sc(capabilities=api_pb2.Capability(
+        add_capabilities=["FLY"])))
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "FLY" in e.details()
+
+
+def test_privileged_has_every_capability_and_the_hosts_devices(node):
+    cfg = node.pod_config(name="priv")
+    cfg.linux.security_context.privileged = True
+    pod = node.run_pod(cfg)
+    ctr = node.run(pod, sc=sc(privileged=True))
+    assert caps(node, ctr) == host_all_caps()
+    assert caps(node, ctr, "CapBnd") == host_all_caps()
+    rc, out, _ = node.sh(ctr, "ls /dev")
+    host_devs = {d for d in os.listdir("/dev") if d in ("kmsg", "mem", "vda", "sda", "loop0")}
+    inside = set(out.split())
+    assert "kmsg" in host_devs and host_devs <= inside, inside
+    assert status_field(node, ctr, "Seccomp") == "0"
+    assert status_field(node, ctr, "NoNewPrivs") == "0"
+    rc, out, _ = node.sh(ctr, f"wc -c < {KCORE}; grep ' /proc/sys ' /proc/self/mountinfo")
+    # no masked or read-only /proc paths for a privileged container
+    assert " ro," not in out and not out.startswith("0\n"), out
+    # an unprivileged one sees neither
+    plain = node.run(pod, name="plain")
+    assert not host_devs & set(node.sh(plain, "ls /dev")[1].split())
+    # a privileged container needs a privileged pod
+    other = node.run_pod()
+    e = rpc_error(node.create, other, name="nope", sc=sc(privileged=True))
+    assert e.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
+                        grpc.StatusCode.PERMISSION_DENIED), e
+
+
+def test_no_new_privs(node, pod):
+    on = node.run(pod, name="on", sc=sc(no_new_privs=True))
+    off = node.run(pod, name="off")
+    assert status_field(node, on, "NoNewPrivs") == "1"
+    assert status_field(node, off, "NoNewPrivs") == "0"
+    # it holds for the container's own first process too
+    assert "NoNewPrivs:\t1" in node.sh(on, "cat /proc/1/status")[1]
+
+
+# ---- seccomp ----------------------------------------------------------------------------
+
+def test_seccomp_runtime_default_refuses_unshare_and_unconfined_allows_it(node, pod):
+    strict = node.run(pod, name="strict", sc=sc(seccomp=runtime_default()))
+    loose = node.run(pod, name="loose", sc=sc(seccomp=unconfined()))
+    assert status_field(node, strict, "Seccomp") == "2"
+    assert status_field(node, loose, "Seccomp") == "0"
+    rc, _, err = node.sh(strict, "busybox unshare -U true")
+    assert rc != 0 and "not permitted" in err, err
+    rc, out, err = node.sh(loose, "busybox unshare -U sh -c 'id -u'")
+    assert rc == 0 and out.strip() == "65534", err   # a fresh user namespace, unmapped
+    # the filter binds exec'd children and every later exec too
+    rc, _, err = node.sh(strict, "sh -c 'busybox unshare -U true'")
+    assert rc != 0
+
+
+def test_seccomp_localhost_profile_is_applied(node, pod, tmp_path):
+    prof = tmp_path / "deny-mkdir.json"
+    prof.write_text('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": '
+                    '[{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}')
+    ctr = node.run(pod, sc=sc(seccomp=api_pb2.SecurityProfile(
+        profile_type=api_pb2.SecurityProfile.Localhost, localhost_ref=str(prof))))
+    rc, _, err = node.sh(ctr, "mkdir /tmp/x")
+    assert rc != 0 and "not permitted" in err
+    assert node.sh(ctr, "touch /tmp/y")[0] == 0
+
+
+# ---- /proc ------------------------------------------------------------------------------
+
+def test_masked_and_readonly_proc_paths(node, pod):
+    ctr = node.run(pod)   # kubelet's default lists (an empty list means the defaults)
+    with open(KCORE, "rb") as f:
+        assert f.read(1)   # not empty on the host
+    rc, out, _ = node.sh(ctr, f"wc -c < {KCORE}")
+    assert rc == 0 and out.strip() == "0"
+    rc, out, _ = node.sh(ctr, "ls -A /proc/acpi /sys/firmware | grep -vc -e '^$' -e ':$'")
+    assert out.strip() == "0", out
+    assert node.sh(ctr, "touch /sys/firmware/x")[0] != 0
+    rc, _, err = node.sh(ctr, "echo crisp > /proc/sys/kernel/domainname")
+    assert rc != 0 and "Read-only file system" in err
+    rc, _, err = node.sh(ctr, "echo 1 > /proc/sysrq-trigger")
+    assert rc != 0
+    # explicit lists replace the defaults
+    mine = node.run(pod, name="mine", sc=sc(masked_paths=["/proc/version"],
+                                             readonly_paths=["/proc/fs"]))
+    assert node.sh(mine, "cat /proc/version")[1] == ""
+    rc, out, _ = node.sh(mine, f"wc -c < {KCORE}")
+    assert out.strip() != "0"    # not masked now (the read itself may fail)
+    mounts = node.sh(mine, "cat /proc/self/mountinfo")[1].splitlines()
+    ro = {l.split()[4] for l in mounts if l.split()[5].startswith("ro")}
+    assert "/proc/fs" in ro and "/proc/sys" not in ro
+
+
+# ---- isolation ----------------------------------------------------------------------------
+
+def test_a_container_cannot_see_host_processes(node, pod):
+    ctr = node.run(pod, cmd=["sleep", "1111"])
+    rc, out, _ = node.sh(ctr, "ls /proc | grep -c '^[0-9]'")
+    assert rc == 0 and int(out) <= 5, out
+    rc, out, _ = node.sh(ctr, "ps -o pid,args")
+    assert "crispd" not in out and "crisp-monitor" not in out
+    assert "1 sleep 1111" in " ".join(out.split())
+    assert node.sh(ctr, "kill -0 %d" % os.getpid())[0] != 0
+
+
+def test_pods_cannot_see_each_others_processes_or_network(node):
+    p1 = node.run_pod(name="one")
+    p2 = node.run_pod(name="two")
+    a = node.run(p1, name="a", cmd=["sleep", "2222"])
+    b = node.run(p2, name="b", cmd=["sleep", "3333"])
+    ip1 = node.pod_status(p1).status.network.ip
+    ip2 = node.pod_status(p2).status.network.ip
+    assert ip1 != ip2
+    _, ps_b, _ = node.sh(b, "ps -o args")
+    assert "2222" not in ps_b and "3333" in ps_b
+    ns = {c: node.sh(c, "for n in net pid ipc uts; do readlink /proc/self/ns/$n; done")[1].split()
+          for c in (a, b)}
+    assert all(len(v) == 4 for v in ns.values()), ns
+    assert all(x != y for x, y in zip(ns[a], ns[b])), ns
+    host_net = os.readlink("/proc/self/ns/net")
+    assert host_net not in ns[a] + ns[b]
+    _, addrs_b, _ = node.sh(b, "ip -4 -o addr")
+    assert ip1 not in addrs_b and ip2 in addrs_b
+    # two containers of one pod share the network namespace, not the pid namespace
+    a2 = node.run(p1, name="a2")
+    ns_a2 = node.sh(a2, "for n in net pid; do readlink /proc/self/ns/$n; done")[1].split()
+    assert ns_a2[0] == ns[a][0] and ns_a2[1] != ns[a][1]
+
+
+def test_a_shared_pid_namespace_pod_sees_its_containers_processes(node):
+    pod = node.run_pod(pid=api_pb2.POD)
+    a = node.run(pod, name="a", cmd=["sleep", "4444"])
+    b = node.run(pod, name="b", cmd=["sleep", "5555"])
+    _, out, _ = node.sh(b, "ps -o args")
+    assert "4444" in out and "5555" in out
+    assert node.sh(a, "ls /proc | grep -c '^[0-9]'")[0] == 0
