@@ -259,7 +259,8 @@ int cri_image_fs_info_rpc(struct cri *d, struct cri_call *c, const ProtobufCMess
   return 0;
 }
 
-static bool pull_cancelled(void *arg) { return rpc_ctx_done(arg); }
+/* a passed deadline is not a cancellation: image_pull reports it as DEADLINE_EXCEEDED */
+static bool pull_cancelled(void *arg) { return rpc_ctx_cancelled(arg); }
 
 static const char *opt(const char *s) { return s && *s ? s : NULL; }
 

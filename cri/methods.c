@@ -44,9 +44,9 @@ static const struct cri_method cri_methods[] = {
   RT(UpdateContainerResources, update_container_resources_request, cri_update_container_resources_rpc),
   RT(ReopenContainerLog, reopen_container_log_request, cri_reopen_container_log_rpc),
   RT(ExecSync, exec_sync_request, cri_exec_sync_rpc),
-  RT(Exec, exec_request, cri_exec_rpc),
-  RT(Attach, attach_request, cri_attach_rpc),
-  RT(PortForward, port_forward_request, cri_port_forward_rpc),
+  RTQ(Exec, exec_request, cri_exec_rpc),   /* these three check state and make a token */
+  RTQ(Attach, attach_request, cri_attach_rpc),
+  RTQ(PortForward, port_forward_request, cri_port_forward_rpc),
   RT(ContainerStats, container_stats_request, cri_container_stats_rpc),
   RT(ListContainerStats, list_container_stats_request, cri_list_container_stats_rpc),
   RT(PodSandboxStats, pod_sandbox_stats_request, cri_pod_sandbox_stats_rpc),

@@ -43,6 +43,10 @@ struct rpc_method {
 
 /* True once the client cancelled, the deadline passed or the server is stopping. */
 bool rpc_ctx_done(const struct rpc_ctx *ctx);
+/* True once the client cancelled or the server is stopping, but not for a passed
+ * deadline (grpc cancels the call then too): callers that report a deadline as
+ * DEADLINE_EXCEEDED check it themselves. */
+bool rpc_ctx_cancelled(const struct rpc_ctx *ctx);
 /* Milliseconds left before the deadline (INT64_MAX if none, 0 if passed). */
 int64_t rpc_ctx_remaining_ms(const struct rpc_ctx *ctx);
 const char *rpc_ctx_method(const struct rpc_ctx *ctx);

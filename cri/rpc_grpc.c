@@ -293,6 +293,15 @@ bool rpc_ctx_done(const struct rpc_ctx *c)
   return now_ms() >= c->deadline_ms;
 }
 
+bool rpc_ctx_cancelled(const struct rpc_ctx *c)
+{
+  if (now_ms() >= c->deadline_ms)
+    return false;
+  if (atomic_load(&c->cancelled) || atomic_load(&c->srv->hard_stop))
+    return true;
+  return c->m && c->m->stream && atomic_load(&c->srv->stopping);
+}
+
 int64_t rpc_ctx_remaining_ms(const struct rpc_ctx *c)
 {
   if (c->deadline_ms == INT64_MAX)
