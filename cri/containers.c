@@ -377,6 +377,7 @@ static int remove_locked(struct cri *d, struct rpc_ctx *ctx, const char *id, err
   if (rm_rf(state_dir, e) < 0 || rm_rf(root_dir, e) < 0 ||
       store_layers_release(d->store, id, e) < 0 || objects_ctr_remove(d->objects, id, e) < 0)
     return -1;
+  cri_stats_forget(id);
   return 0;
 }
 

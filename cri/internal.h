@@ -120,6 +120,8 @@ CRI_RPC(cri_container_stats_rpc);
 CRI_RPC(cri_list_container_stats_rpc);
 CRI_RPC(cri_pod_sandbox_stats_rpc);
 CRI_RPC(cri_list_pod_sandbox_stats_rpc);
+/* Drops a removed container's CPU sample (the cache would otherwise only grow). */
+void cri_stats_forget(const char *id);
 
 /* podenv.c: a pod's host-side pieces (namespaces, files; networking later) */
 struct rt_handler;

@@ -56,6 +56,20 @@ static uint64_t nano_cores(const char *id, int64_t at, uint64_t usage)
   return rate;
 }
 
+void cri_stats_forget(const char *id)
+{
+  pthread_mutex_lock(&samples_mu);
+  for (struct cpu_sample **pp = &samples; *pp; pp = &(*pp)->next) {
+    if (strcmp((*pp)->id, id) == 0) {
+      struct cpu_sample *s = *pp;
+      *pp = s->next;
+      free(s);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&samples_mu);
+}
+
 static void du(int fd0, uint64_t *bytes, uint64_t *inodes, int depth)
 {
   DIR *d = fdopendir(fd0);
