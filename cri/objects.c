@@ -51,7 +51,7 @@ void objects_new_id(char out[65])
 
 /* ---- records: copy and free ------------------------------------------------------ */
 
-static void *msg_copy(const ProtobufCMessage *m)
+void *objects_msg_copy(const ProtobufCMessage *m)
 {
   if (!m)
     return NULL;
@@ -69,7 +69,7 @@ struct pod_rec *pod_rec_dup(const struct pod_rec *p)
 {
   struct pod_rec *d = xcalloc(1, sizeof(*d));
   d->id = xstrdup(p->id);
-  d->config = msg_copy(&p->config->base);
+  d->config = objects_msg_copy(&p->config->base);
   d->handler = xstrdup(p->handler ? p->handler : "");
   d->created_ns = p->created_ns;
   d->ready = p->ready;
@@ -104,7 +104,7 @@ struct ctr_rec *ctr_rec_dup(const struct ctr_rec *c)
   struct ctr_rec *d = xcalloc(1, sizeof(*d));
   d->id = xstrdup(c->id);
   d->pod_id = xstrdup(c->pod_id);
-  d->config = msg_copy(&c->config->base);
+  d->config = objects_msg_copy(&c->config->base);
   d->image_id = xstrdup(c->image_id ? c->image_id : "");
   d->image_name = xstrdup(c->image_name ? c->image_name : "");
   d->log_path = xstrdup(c->log_path ? c->log_path : "");

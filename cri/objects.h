@@ -58,6 +58,10 @@ struct objects;
 int objects_open(const char *root, struct objects **out, err_t **e);
 void objects_close(struct objects *o);
 
+/* A heap copy of a protobuf-c message, freeable with protobuf_c_message_free_unpacked
+ * (also as part of the message that holds it). NULL -> NULL. */
+void *objects_msg_copy(const ProtobufCMessage *m);
+
 /* 64 random hex digits. */
 void objects_new_id(char out[65]);
 

@@ -12,18 +12,6 @@
 #include "runtimes/executor.h"
 #include "runtimes/monitor.h"
 
-/* A heap copy of m that protobuf_c_message_free_unpacked can free with its owner. */
-static void *msg_copy(const ProtobufCMessage *m)
-{
-  size_t n = protobuf_c_message_get_packed_size(m);
-  cleanup_free uint8_t *b = xmalloc(n ? n : 1);
-  protobuf_c_message_pack(m, b);
-  void *c = protobuf_c_message_unpack(m->descriptor, NULL, n, b);
-  if (!c)
-    abort();  /* what we packed must unpack */
-  return c;
-}
-
 static int remember(struct cri *d, const struct ctr_rec *rec,
                     const Runtime__V1__LinuxContainerResources *r, err_t **e)
 {
@@ -35,7 +23,7 @@ static int remember(struct cri *d, const struct ctr_rec *rec,
   }
   if (cfg->linux->resources)
     protobuf_c_message_free_unpacked(&cfg->linux->resources->base, NULL);
-  cfg->linux->resources = msg_copy(&r->base);
+  cfg->linux->resources = objects_msg_copy(&r->base);
   int rc = objects_ctr_update(d->objects, n, e);
   ctr_rec_free(n);
   return rc;
