@@ -71,7 +71,7 @@ LIB_CRI := $(B)/lib/libcri.a
 # link order: dependents first
 LIBS_ALL := $(LIB_CRI) $(LIB_IMAGE) $(LIB_RUNTIMES) $(LIB_SANDBOX) $(LIB_NET) $(LIB_BASE)
 
-BINS := $(B)/bin/crispd $(B)/bin/crisp-pull $(B)/bin/crisp-monitor
+BINS := $(B)/bin/crispd $(B)/bin/crisp-pull $(B)/bin/crisp-monitor $(B)/bin/crisp-sandbox
 
 .PHONY: all run test unit unit-plain unit-asan integration integration-asan bench fuzz fuzz-deps deps deps-test install clean \
   fmt-check
@@ -131,6 +131,11 @@ MONITOR_LDFLAGS := -static -Wl,--gc-sections
 MONITOR_LDLIBS := -lyajl_s -lseccomp -pthread
 endif
 $(B)/bin/crisp-monitor: $(call obj,cmd/crisp-monitor.c) $(LIB_RUNTIMES) $(LIB_SANDBOX) $(LIB_BASE)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $(MONITOR_LDFLAGS) -o $@ $^ $(MONITOR_LDLIBS)
+# the sandbox as a command (like `runsc do`): static like the monitor it is part of
+$(B)/bin/crisp-sandbox: $(call obj,cmd/crisp-sandbox.c) $(LIB_SANDBOX) $(LIB_BASE)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $(MONITOR_LDFLAGS) -o $@ $^ $(MONITOR_LDLIBS)
