@@ -105,7 +105,7 @@ $(B)/lib/%.a:
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-CRISPD_LIBS := $(LIB_CRI) $(LIB_IMAGE) $(LIB_RUNTIMES) $(LIB_NET) $(LIB_BASE)
+CRISPD_LIBS := $(LIB_CRI) $(LIB_IMAGE) $(LIB_RUNTIMES) $(LIB_SANDBOX) $(LIB_NET) $(LIB_BASE)
 $(B)/bin/crispd: $(call obj,cmd/crispd.c) $(CRISPD_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"

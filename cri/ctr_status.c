@@ -11,6 +11,7 @@
 #include "base/xalloc.h"
 #include "cri/internal.h"
 #include "runtimes/monitor.h"
+#include "runtimes/sandbox_info.h"
 
 #define EXEC_MAX_OUTPUT (16u << 20)
 
@@ -110,6 +111,31 @@ Runtime__V1__ContainerStatus *cri_ctr_status(struct cri *d, struct arena *a, con
   return s;
 }
 
+/* A sandboxed pod's container: its refused syscalls (from the pod's kernel log). */
+static void sandbox_info(struct cri *d, const struct ctr_rec *r, struct buf *b)
+{
+  struct pod_rec *p = NULL;
+  const struct rt_handler *h;
+  err_t *e = NULL;
+  if (objects_pod_find(d->objects, r->pod_id, &p, &e) < 0 || !p ||
+      runtimes_resolve(&d->cfg.runtimes, p->handler, &h, &e) < 0 || h->executor != EXECUTOR_SANDBOX) {
+    err_free(&e);
+    pod_rec_free(p);
+    return;
+  }
+  cleanup_free char *dir = podenv_dir(d, p->id);
+  cleanup_free char *kmsg = path_join(dir, PODENV_SANDBOX_KMSG);
+  pod_rec_free(p);
+  size_t mark = b->len;
+  buf_puts(b, ",\"sandbox\":");
+  if (sandbox_info_json(kmsg, r->id, b, &e) < 0) {
+    b->len = mark;   /* the rest of the answer stands without it */
+    b->data[mark] = '\0';
+    log_warn("cannot read the sandbox kernel log", "ctr", r->id, "error", e->msg, NULL);
+    err_free(&e);
+  }
+}
+
 int cri_container_status_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
                              ProtobufCMessage **resp, err_t **e)
 {
@@ -133,6 +159,7 @@ int cri_container_status_rpc(struct cri *d, struct cri_call *c, const ProtobufCM
       err_free(&se);   /* rt is zeroed: no pid */
     else if (rt.started && !rt.exited)
       buf_printf(&b, ",\"pid\":%d", (int)rt.pid);
+    sandbox_info(d, r, &b);
     buf_putc(&b, '}');
     out->n_info = 1;
     out->info = arena_array(&c->arena, 1, sizeof(*out->info));

@@ -236,8 +236,10 @@ static int build_identity(const Runtime__V1__ContainerConfig *cfg, const struct 
   s->pod_id = xstrdup(pod->id);
   s->name = xstrdup(cfg->metadata->name);
   s->executor = pod->executor;
-  if (pod->executor == EXECUTOR_SANDBOX)
+  if (pod->executor == EXECUTOR_SANDBOX) {
     sandbox_opts_copy(&s->sandbox, pod->sandbox);
+    s->sandbox.kmsg_path = xstrdup(pod->sandbox_kmsg);
+  }
   s->hostname = xstrdup(nonempty(pod->hostname));
   return 0;
 }

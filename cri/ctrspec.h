@@ -45,6 +45,7 @@ struct ctrspec_pod {
   bool host_network, host_ipc, host_pid;
   enum executor_kind executor;
   const struct sandbox_opts *sandbox;
+  const char *sandbox_kmsg;       /* executor == EXECUTOR_SANDBOX: the pod's kernel log file */
 };
 
 /* What the image contributes. */

@@ -127,6 +127,7 @@ void cri_stats_forget(const char *id);
 struct rt_handler;
 struct ctrspec_pod;
 char *podenv_dir(struct cri *d, const char *id);
+#define PODENV_SANDBOX_KMSG "sandbox.kmsg"   /* a sandboxed pod's kernel log, in podenv_dir */
 int podenv_create(struct cri *d, const char *id, const Runtime__V1__PodSandboxConfig *cfg,
                   const struct rt_handler *h, char **ip4, char **ip6, err_t **e);
 struct cni_opts;

@@ -211,6 +211,7 @@ int podenv_describe(struct cri *d, const struct pod_rec *p, struct ctrspec_pod *
   out->pidns_path = ns.pidns_path ? xstrdup(ns.pidns_path) : NULL;
   out->executor = h->executor;
   out->sandbox = &h->sandbox;  /* the handler table lives as long as crispd */
+  out->sandbox_kmsg = h->executor == EXECUTOR_SANDBOX ? path_join(dir, PODENV_SANDBOX_KMSG) : NULL;
   podns_clear(&ns);
   return 0;
 }
@@ -219,7 +220,7 @@ void podenv_describe_clear(struct ctrspec_pod *p)
 {
   const char *owned[] = {p->id, p->hostname, p->log_directory, p->cgroup_parent, p->hostname_path,
                          p->hosts_path, p->resolv_path, p->shm_path, p->netns_path, p->ipcns_path,
-                         p->utsns_path, p->pidns_path};
+                         p->utsns_path, p->pidns_path, p->sandbox_kmsg};
   for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
     free((char *)owned[i]);
   memset(p, 0, sizeof(*p));

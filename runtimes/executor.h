@@ -38,6 +38,24 @@ int ns_start(const struct ctr_spec *s, const struct ctr_stdio *io, pid_t *pid, e
 int ns_exec(const struct ctr_spec *s, pid_t target, const struct exec_spec *x,
             const struct ctr_stdio *io, pid_t *pid, err_t **e);
 
+/* The sandbox executor's additions to a start or an exec: the tracer seizes the new
+ * process (seize is called with its pid while it still waits, before it may run its
+ * setup to the end), and the process installs the sandbox's filter as its very last
+ * step before execve, after the container's own seccomp filter (so the stricter action
+ * wins). The filter needs no_new_privs or CAP_SYS_ADMIN like any seccomp filter: it
+ * goes in where the container's filter would. */
+struct sock_fprog;
+struct ns_trace {
+  const struct sock_fprog *filter;
+  int (*seize)(void *arg, pid_t pid, err_t **e);
+  void *arg;
+};
+/* ns_start / ns_exec with a tracer (t may be NULL: untraced). */
+int ns_start_traced(const struct ctr_spec *s, const struct ctr_stdio *io, const struct ns_trace *t,
+                    pid_t *pid, err_t **e);
+int ns_exec_traced(const struct ctr_spec *s, pid_t target, const struct exec_spec *x,
+                   const struct ctr_stdio *io, const struct ns_trace *t, pid_t *pid, err_t **e);
+
 /* Undoes on the host what ns_start set up (the rootfs mount, the cgroup) once the
  * container's processes are gone. Idempotent: missing pieces are fine. */
 int ns_cleanup(const struct ctr_spec *s, err_t **e);

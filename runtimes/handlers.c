@@ -53,6 +53,8 @@ void runtimes_clear(struct runtimes *rt)
     free(h->sandbox.kernel_version);
     free(h->sandbox.machine);
     free(h->sandbox.policy_file);
+    free(h->sandbox.kmsg_path);
+    free(h->sandbox.files_dir);
   }
   free(rt->v);
   free(rt->default_name);

@@ -20,7 +20,16 @@ struct sandbox_opts {
   char *kernel_version;   /* uname -v inside */
   char *machine;          /* uname -m inside, default the host's */
   char *policy_file;      /* optional policy override (JSON), NULL = built-in */
+  char *kmsg_path;        /* the pod's sandbox kernel log (set per pod by crispd, never
+                             by the config): what dmesg reads, where refusals go */
+  char *files_dir;        /* the synthetic kernel identity files (version, osrelease,
+                             kversion) bound over /proc's; set by the monitor */
 };
+
+/* The files in sandbox_opts.files_dir. */
+#define SANDBOX_FILE_VERSION "version"       /* /proc/version */
+#define SANDBOX_FILE_OSRELEASE "osrelease"   /* /proc/sys/kernel/osrelease */
+#define SANDBOX_FILE_KVERSION "kversion"     /* /proc/sys/kernel/version */
 
 struct rt_handler {
   char *name;

@@ -166,6 +166,11 @@ static void reap(struct mon *m)
       continue;
     if (p <= 0)
       return;
+    if (m->sbx.tracer) {
+      enum sbx_event ev = sbx_tracer_handle(m->sbx.tracer, p, st);
+      if (ev == SBX_EV_HANDLED)
+        continue;   /* a stop dealt with, or a traced process of the container gone */
+    }
     if (p == m->pid && !m->exited) {
       m->exited = true;
       m->status = st;
@@ -235,6 +240,12 @@ static void handle_events(struct mon *m, const struct pollfd *p)
 void mon_supervise(struct mon *m)
 {
   int64_t drain_until = -1;
+  /* a traced process may have stopped before the signalfd was there to say so */
+  if (m->sbx.tracer) {
+    reap(m);
+    if (m->exited)
+      on_exit_of_first(m);
+  }
   for (;;) {
     /* after the exit: until the output is read and handed to the attachers */
     bool out_open = m->src[MON_OUT] >= 0 || m->src[MON_ERR] >= 0 || mon_att_pending(m);

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -18,6 +19,7 @@
 #include "base/xalloc.h"
 #include "runtimes/executor.h"
 #include "runtimes/monitor_int.h"
+#include "runtimes/monitor_sbx.h"
 #include "runtimes/monitor_sup.h"
 
 /* fd 3 must be the report pipe crispd passed; it is made close-on-exec at once so
@@ -157,13 +159,43 @@ static int wait_exec(pid_t pid)
   return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
 }
 
+/* The same for a sandboxed command: we are the tracer of it and of everything it
+ * starts, so every wait status goes to the tracer, woken by SIGCHLD (blocked since
+ * before the command existed, read from sig_fd). What the command leaves running when
+ * it exits dies with us (PTRACE_O_EXITKILL): a sandboxed process never runs untraced. */
+static int wait_exec_traced(pid_t pid, int sig_fd, struct sbx_tracer *t)
+{
+  struct pollfd p[2] = {{.fd = term_pipe[0], .events = POLLIN}, {.fd = sig_fd, .events = POLLIN}};
+  for (;;) {
+    int st;
+    pid_t w;
+    while ((w = waitpid(-1, &st, WNOHANG | __WALL)) > 0)
+      if (sbx_tracer_handle(t, w, st) == SBX_EV_ROOT_EXIT || (w == pid && !WIFSTOPPED(st)))
+        return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+    if (w < 0 && errno == ECHILD)
+      return 255;
+    if (poll(p, 2, -1) < 0 && errno != EINTR)
+      return 255;
+    if (p[0].revents & POLLIN) {
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+      p[0].fd = -1;
+    }
+    if (p[1].revents & POLLIN) {
+      struct signalfd_siginfo si[8];
+      while (read(sig_fd, si, sizeof(si)) > 0)
+        ;
+    }
+  }
+}
+
 struct exec_flags {
   bool tty;     /* fds 0-2 are a pty's slave: the command's controlling terminal */
   bool in;      /* fd 0 is the command's stdin (else /dev/null) */
 };
 
-static int exec_start(const char *dir, char **argv, const struct exec_flags *f, pid_t *pid,
-                      err_t **e)
+static int exec_start(const char *dir, char **argv, const struct exec_flags *f,
+                      struct ctr_spec **spec_out, struct mon_sbx *sbx, pid_t *pid, err_t **e)
 {
   bool held = false, exists = false;
   if (mon_lock_held(dir, &held, &exists, e) < 0)
@@ -182,13 +214,31 @@ static int exec_start(const char *dir, char **argv, const struct exec_flags *f, 
   struct ctr_spec *spec = NULL;
   if (spec_read(spec_path, &spec, e) < 0)
     return -1;
+  *spec_out = spec;   /* the tracer keeps pointers into it */
+  if (mon_sbx_prepare(spec, dir, false, sbx, e) < 0)
+    return -1;
   struct exec_spec x = {.argv = argv, .tty = f->tty, .stdin_open = f->in};
   while (argv[x.argc])
     x.argc++;
   struct ctr_stdio io = {.in = f->in || f->tty ? 0 : -1, .out = 1, .err = 2};
-  int rc = ns_exec(spec, target, &x, &io, pid, e);
-  spec_free(spec);
-  return rc;
+  if (ns_exec_traced(spec, target, &x, &io, mon_sbx_trace(sbx), pid, e) < 0)
+    return -1;
+  if (mon_sbx_follow_uts(sbx, *pid, e) < 0) {
+    kill(*pid, SIGKILL);
+    return -1;
+  }
+  return 0;
+}
+
+/* SIGCHLD to a signalfd, for a tracer's loop; blocked before any child exists. */
+static int sigchld_fd(void)
+{
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  if (sigprocmask(SIG_BLOCK, &chld, NULL) < 0)
+    return -1;
+  return signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
 static int exec_main(const char *dir, char **argv, const struct exec_flags *f)
@@ -196,13 +246,19 @@ static int exec_main(const char *dir, char **argv, const struct exec_flags *f)
   int report = take_report_fd();
   err_t *e = NULL;
   pid_t pid;
-  if (catch_term() < 0) {
-    err_sys(&e, errno, "catch SIGTERM");
+  int sig_fd = sigchld_fd();
+  if (catch_term() < 0 || sig_fd < 0) {
+    err_sys(&e, errno, "catch SIGTERM and SIGCHLD");
     fail(report, &e);
     return 255;
   }
-  if (exec_start(dir, argv, f, &pid, &e) < 0) {
+  struct ctr_spec *spec = NULL;
+  struct mon_sbx sbx;
+  memset(&sbx, 0, sizeof(sbx));
+  if (exec_start(dir, argv, f, &spec, &sbx, &pid, &e) < 0) {
     fail(report, &e);
+    mon_sbx_clear(&sbx);
+    spec_free(spec);
     return 255;
   }
   /* the command exec'd, so this mask is ours alone: a crispd gone by now makes the
@@ -215,7 +271,10 @@ static int exec_main(const char *dir, char **argv, const struct exec_flags *f)
     mon_report(report, pid, NULL);
     close(report);
   }
-  return wait_exec(pid);
+  int rc = sbx.tracer ? wait_exec_traced(pid, sig_fd, sbx.tracer) : wait_exec(pid);
+  mon_sbx_clear(&sbx);
+  spec_free(spec);
+  return rc;
 }
 
 /* exec [--tty] [--stdin] STATE_DIR -- COMMAND [ARG...] */

@@ -59,6 +59,7 @@ void mon_release(struct mon *m)
   crilog_free(&m->log[MON_OUT]);
   crilog_free(&m->log[MON_ERR]);
   buf_free(&m->rec);
+  mon_sbx_clear(&m->sbx);
   spec_free(m->spec);
   m->spec = NULL;
   free(m->dir);
@@ -265,9 +266,8 @@ static int build(struct mon *m, err_t **e)
   cleanup_free char *spec_path = path_join(m->dir, MON_SPEC);
   if (spec_read(spec_path, &m->spec, e) < 0)
     return -1;
-  if (m->spec->executor != EXECUTOR_NAMESPACES)
-    return err_set(e, ERR_UNIMPLEMENTED, 0, "executor \"%s\" is not supported by crisp-monitor yet",
-                   executor_kind_name(m->spec->executor));
+  if (mon_sbx_prepare(m->spec, m->dir, true, &m->sbx, e) < 0)
+    return -1;
   if (m->spec->log_path && mon_open_log(m->spec->log_path, &m->log_fd, e) < 0)
     return -1;
   struct ctr_stdio io;
@@ -275,12 +275,13 @@ static int build(struct mon *m, err_t **e)
   if (rc == 0)
     rc = ctl_listen(m, e);
   if (rc == 0)
-    rc = ns_start(m->spec, &io, &m->pid, e);
+    rc = ns_start_traced(m->spec, &io, mon_sbx_trace(&m->sbx), &m->pid, e);
   int64_t started_ns = mon_now_ns();
   close_theirs(&io);
   if (rc < 0)
     return -1;
-  if (block_signals(m, e) < 0 || record_start(m, started_ns, e) < 0) {
+  if (block_signals(m, e) < 0 || mon_sbx_follow_uts(&m->sbx, m->pid, e) < 0 ||
+      record_start(m, started_ns, e) < 0) {
     abort_container(m);
     return -1;
   }

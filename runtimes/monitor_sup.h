@@ -17,6 +17,7 @@
 #include "base/err.h"
 #include "runtimes/crilog.h"
 #include "runtimes/monitor_int.h"
+#include "runtimes/monitor_sbx.h"
 #include "runtimes/spec.h"
 
 struct pollfd;
@@ -67,6 +68,7 @@ struct mon {
   struct mon_conn conn[MON_MAX_CONN];
   uint64_t conn_seq;
   struct mon_att att[MON_MAX_ATTACH];
+  struct mon_sbx sbx;           /* the sandbox executor's tracer, if the pod's */
   bool exited;
   int status;                   /* wait status of the first process */
   int64_t finished_ns;

@@ -45,9 +45,11 @@ struct exec_ctx {
   int ns_fd[N_NS];
   struct seccomp_filter *filter;
   int sync[2];
+  int go[2];        /* traced: caller -> child once the tracer holds it */
   struct cg_join cg;
   bool in_v2;       /* the process was cloned into the v2 cgroup */
   pid_t pid;
+  const struct ns_trace *trace;   /* NULL: untraced */
 };
 
 static bool same_file(int fd, const char *path)
@@ -105,8 +107,15 @@ __attribute__((noreturn)) static void exec_child(struct exec_ctx *c)
       err_sys(&err, errno, "join the container's %s namespace", exec_ns[i].name);
       sync_fail(c->sync[1], err);
     }
+  if (c->trace) {
+    char go = 0;
+    close(c->go[1]);
+    if (read(c->go[0], &go, 1) != 1 || go != 1)
+      _exit(1);   /* the caller gave up: nobody waits for a report */
+    close(c->go[0]);
+  }
   if (init_stdio(&c->io, c->x->tty, &err) == 0)
-    (void)init_exec(c->s, c->x->argv, c->filter, &err);
+    (void)init_exec(c->s, c->x->argv, c->filter, c->trace ? c->trace->filter : NULL, &err);
   sync_fail(c->sync[1], err);
 }
 
@@ -151,6 +160,15 @@ static int wait_exec(struct exec_ctx *c, pid_t middle, err_t **e)
     return err_set(e, ERR_INTERNAL, 0, "the exec helper died without a word");
   if (rc == 1 && m.kind == SYNC_PID) {
     c->pid = m.pid;
+    if (c->trace) {
+      char go = 1;
+      if (c->trace->seize(c->trace->arg, c->pid, e) < 0)
+        return err_wrap(e, "trace the exec'd process");
+      if (write(c->go[1], &go, 1) != 1)
+        return err_sys(e, errno, "start the exec'd process");
+      close(c->go[1]);
+      c->go[1] = -1;
+    }
     rc = sync_recv(c->sync[0], &m, e);
     if (rc == 0)
       return 0;
@@ -171,7 +189,7 @@ static int run_exec(struct exec_ctx *c, pid_t target, err_t **e)
   if (open_target_ns(c, target, e) < 0 || seccomp_prepare(c->s, &c->filter, e) < 0 ||
       cgroup_join_open(c->s, &c->cg, e) < 0)
     return -1;
-  if (pipe2(c->sync, O_CLOEXEC) < 0)
+  if (pipe2(c->sync, O_CLOEXEC) < 0 || (c->trace && pipe2(c->go, O_CLOEXEC) < 0))
     return err_sys(e, errno, "pipe");
   pid_t middle = fork();
   if (middle < 0)
@@ -180,15 +198,25 @@ static int run_exec(struct exec_ctx *c, pid_t target, err_t **e)
     exec_middle(c);
   close(c->sync[1]);
   c->sync[1] = -1;
+  if (c->go[0] >= 0) {
+    close(c->go[0]);
+    c->go[0] = -1;
+  }
   return wait_exec(c, middle, e);
 }
 
 int ns_exec(const struct ctr_spec *s, pid_t target, const struct exec_spec *x,
             const struct ctr_stdio *io, pid_t *pid, err_t **e)
 {
+  return ns_exec_traced(s, target, x, io, NULL, pid, e);
+}
+
+int ns_exec_traced(const struct ctr_spec *s, pid_t target, const struct exec_spec *x,
+                   const struct ctr_stdio *io, const struct ns_trace *t, pid_t *pid, err_t **e)
+{
   struct exec_ctx c = {
     .s = s, .x = x, .io = {io ? io->in : -1, io ? io->out : -1, io ? io->err : -1},
-    .sync = {-1, -1}, .cg = {.v2_dir = -1, .v2_procs = -1},
+    .sync = {-1, -1}, .go = {-1, -1}, .cg = {.v2_dir = -1, .v2_procs = -1}, .trace = t,
   };
   for (size_t i = 0; i < N_NS; i++)
     c.ns_fd[i] = -1;
@@ -203,9 +231,12 @@ int ns_exec(const struct ctr_spec *s, pid_t target, const struct exec_spec *x,
   for (size_t i = 0; i < N_NS; i++)
     if (c.ns_fd[i] >= 0)
       close(c.ns_fd[i]);
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < 2; i++) {
     if (c.sync[i] >= 0)
       close(c.sync[i]);
+    if (c.go[i] >= 0)
+      close(c.go[i]);
+  }
   seccomp_filter_free(c.filter);
   cgroup_join_close(&c.cg);
   return rc < 0 ? err_wrap(e, "exec in container %s", s->name ? s->name : s->id ? s->id : "") : 0;

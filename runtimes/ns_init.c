@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <stdint.h>
 #include <linux/close_range.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -140,7 +142,15 @@ static int reset_signals(err_t **e)
   return 0;
 }
 
-int init_exec(const struct ctr_spec *s, char *const *argv, struct seccomp_filter *f, err_t **e)
+static int install_sandbox(const struct sock_fprog *prog, err_t **e)
+{
+  if (prog && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog) < 0)
+    return err_sys(e, errno, "install the sandbox's seccomp filter");
+  return 0;
+}
+
+int init_exec(const struct ctr_spec *s, char *const *argv, struct seccomp_filter *f,
+              const struct sock_fprog *sandbox, err_t **e)
 {
   cleanup_free char *path = NULL;
   if (reset_signals(e) < 0 || find(s, argv, &path, e) < 0)
@@ -148,11 +158,15 @@ int init_exec(const struct ctr_spec *s, char *const *argv, struct seccomp_filter
   umask(022);   /* the OCI default; the caller's may be anything */
   if (f && !s->no_new_privs && seccomp_install(f, e) < 0)
     return -1;
+  if (!s->no_new_privs && install_sandbox(sandbox, e) < 0)
+    return -1;
   if (priv_apply(s, e) < 0)
     return -1;
   if (s->no_new_privs && priv_no_new_privs(e) < 0)
     return -1;
   if (f && s->no_new_privs && seccomp_install(f, e) < 0)
+    return -1;
+  if (s->no_new_privs && install_sandbox(sandbox, e) < 0)
     return -1;
   if (s->cwd && *s->cwd && chdir(s->cwd) < 0)
     return err_sys(e, errno, "chdir %s", s->cwd);

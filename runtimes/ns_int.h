@@ -90,7 +90,10 @@ int init_stdio(const struct init_io *io, bool tty, err_t **e);
  * executable is ERR_INVALID naming it. */
 int init_find_exec(const char *argv0, char *const *env, char **out, err_t **e);
 /* The last steps shared by start and exec: seccomp/caps/user/no_new_privs in runc's
- * order, chdir(cwd), execve. Returns only on failure. (child) */
-int init_exec(const struct ctr_spec *s, char *const *argv, struct seccomp_filter *f, err_t **e);
+ * order, chdir(cwd), execve. sandbox: the sandbox's filter (NULL: none), installed
+ * right after the container's. Returns only on failure. (child) */
+struct sock_fprog;
+int init_exec(const struct ctr_spec *s, char *const *argv, struct seccomp_filter *f,
+              const struct sock_fprog *sandbox, err_t **e);
 
 #endif

@@ -142,6 +142,28 @@ static enum mount_propagation root_propagation(const struct ctr_spec *s)
   return p;
 }
 
+/* The sandbox's kernel identity: its own files over the kernel's, read-only, so reading
+ * them (openat) never has to stop for the tracer and agrees with the emulated uname. */
+static int kernel_files(const struct ctr_spec *s, int rootfd, err_t **e)
+{
+  static const char *const files[][2] = {
+      {SANDBOX_FILE_VERSION, "/proc/version"},
+      {SANDBOX_FILE_OSRELEASE, "/proc/sys/kernel/osrelease"},
+      {SANDBOX_FILE_KVERSION, "/proc/sys/kernel/version"},
+  };
+  if (s->executor != EXECUTOR_SANDBOX || !s->sandbox.files_dir)
+    return 0;
+  for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+    cleanup_free char *src = path_join(s->sandbox.files_dir, files[i][0]);
+    cleanup_close int fd = -1;
+    if (root_mount(rootfd, src, files[i][1], NULL, MS_BIND, NULL, false, e) < 0 ||
+        root_open(rootfd, files[i][1], false, false, &fd, e) < 0 ||
+        mount_remount_flags(fd, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, e) < 0)
+      return err_wrap(e, "sandbox kernel file %s", files[i][1]);
+  }
+  return 0;
+}
+
 /* /proc and /sys. A container in the host's network namespace gets the host's sysfs
  * bound read-only (a new sysfs instance would show the same thing, and runc does the
  * same); a privileged one gets /sys writable. */
@@ -149,7 +171,8 @@ static int proc_sys(const struct ctr_spec *s, int rootfd, err_t **e)
 {
   const unsigned long nse = MS_NOSUID | MS_NODEV | MS_NOEXEC;
   if (!spec_mounts_cover(s, "/proc") &&
-      root_mount(rootfd, "proc", "/proc", "proc", nse, NULL, true, e) < 0)
+      (root_mount(rootfd, "proc", "/proc", "proc", nse, NULL, true, e) < 0 ||
+       kernel_files(s, rootfd, e) < 0))
     return -1;
   if (spec_mounts_cover(s, "/sys"))
     return 0;

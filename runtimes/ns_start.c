@@ -56,6 +56,7 @@ struct start_ctx {
   bool cgroup_made, rootfs_maybe;
   bool cgroupns;                        /* pure cgroup v2: the container gets its own */
   pid_t init_pid;
+  const struct ns_trace *trace;         /* NULL: untraced */
 };
 
 static void close_fd(int *fd)
@@ -231,7 +232,7 @@ static int init_steps(struct start_ctx *c, err_t **e)
     return err_sys(e, errno, "sethostname %s", s->hostname);
   if (write_sysctls(s, e) < 0 || rootfs_finish(s, e) < 0)
     return -1;
-  return init_exec(s, s->argv, c->filter, e);
+  return init_exec(s, s->argv, c->filter, c->trace ? c->trace->filter : NULL, e);
 }
 
 __attribute__((noreturn)) static void init_main(struct start_ctx *c)
@@ -370,13 +371,21 @@ static int start(struct start_ctx *c, err_t **e)
     return -1;
   if (set_oom_score(s, c->init_pid, e) < 0)
     return -1;
+  if (c->trace && c->trace->seize(c->trace->arg, c->init_pid, e) < 0)
+    return err_wrap(e, "trace the container's init");
   return release_init(c, e);
 }
 
 int ns_start(const struct ctr_spec *s, const struct ctr_stdio *io, pid_t *pid, err_t **e)
 {
+  return ns_start_traced(s, io, NULL, pid, e);
+}
+
+int ns_start_traced(const struct ctr_spec *s, const struct ctr_stdio *io, const struct ns_trace *t,
+                    pid_t *pid, err_t **e)
+{
   struct start_ctx c = {
-    .s = s, .io = {io ? io->in : -1, io ? io->out : -1, io ? io->err : -1},
+    .s = s, .trace = t, .io = {io ? io->in : -1, io ? io->out : -1, io ? io->err : -1},
     .net_fd = -1, .ipc_fd = -1, .uts_fd = -1, .pid_fd = -1,
     .sync = {-1, -1}, .go = {-1, -1}, .cg = {.v2_dir = -1, .v2_procs = -1},
   };

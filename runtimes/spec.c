@@ -68,6 +68,8 @@ void spec_free(struct ctr_spec *s)
   free(s->sandbox.kernel_version);
   free(s->sandbox.machine);
   free(s->sandbox.policy_file);
+  free(s->sandbox.kmsg_path);
+  free(s->sandbox.files_dir);
   strv_free(s->argv, s->argc);
   strv_free(s->env, s->n_env);
   free(s->cwd);
