@@ -186,7 +186,7 @@ bench: deps-test $(BINS) $(B)/bin/crisp-bench $(PYGEN)
 	@$(call apt_missing,$(PKGS_BENCH))
 	test/bench/run.sh $(abspath $(B))
 	test/bench/pull.sh $(abspath $(B))
-	test/bench/lifecycle.sh $(abspath $(B))
+	BENCH_LC_SANDBOX=$${BENCH_LC_SANDBOX-runsc} test/bench/lifecycle.sh $(abspath $(B))
 
 # --- fuzzing (libFuzzer, clang) -------------------------------------------------
 # make fuzz runs every target for FUZZ_SECONDS on a copy of its seed corpus

@@ -18,6 +18,7 @@
 #include "base/xalloc.h"
 #include "cri/ctrspec.h"
 #include "cri/internal.h"
+#include "cri/trash.h"
 #include "runtimes/executor.h"
 #include "runtimes/monitor.h"
 
@@ -374,7 +375,8 @@ static int remove_locked(struct cri *d, struct rpc_ctx *ctx, const char *id, err
     err_free(e);
   }
   cleanup_free char *root_dir = ctr_root_dir(d, id);
-  if (rm_rf(state_dir, e) < 0 || rm_rf(root_dir, e) < 0 ||
+  /* the writable layer goes into the trash: one rename here, the deletion off the call */
+  if (trash_put(d->trash, state_dir, e) < 0 || trash_put(d->trash, root_dir, e) < 0 ||
       store_layers_release(d->store, id, e) < 0 || objects_ctr_remove(d->objects, id, e) < 0)
     return -1;
   cri_stats_forget(id);

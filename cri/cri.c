@@ -9,6 +9,7 @@
 #include "base/file.h"
 #include "base/xalloc.h"
 #include "cri/internal.h"
+#include "cri/trash.h"
 
 #define EVENT_QUEUE_MAX 1024
 
@@ -51,6 +52,12 @@ static int start_puller(struct cri *d, err_t **e)
   return rc;
 }
 
+static int open_trash(struct cri *d, err_t **e)
+{
+  const char *dirs[] = {d->cfg.root, d->cfg.state};
+  return trash_open(dirs, 2, &d->trash, e);
+}
+
 int cri_new(struct crisp_config *cfg, struct cri **out, err_t **e)
 {
   struct cri *d = xcalloc(1, sizeof(*d));
@@ -63,7 +70,8 @@ int cri_new(struct crisp_config *cfg, struct cri **out, err_t **e)
   if (rpc_socket_claim(d->cfg.listen, e) < 0 || mkdir_p(d->cfg.root, 0711, e) < 0 ||
       mkdir_p(d->cfg.state, 0711, e) < 0 || cri_load_runtime_config(d, e) < 0 ||
       store_open(d->cfg.root, &d->store, e) < 0 || start_puller(d, e) < 0 ||
-      objects_open(d->cfg.root, &d->objects, e) < 0 || cri_streaming_start(d, e) < 0) {
+      objects_open(d->cfg.root, &d->objects, e) < 0 || open_trash(d, e) < 0 ||
+      cri_streaming_start(d, e) < 0) {
     cri_free(d);
     return -1;
   }
@@ -104,6 +112,7 @@ void cri_free(struct cri *d)
   cri_methods_free(d);
   events_free(d->events);
   objects_close(d->objects);
+  trash_close(d->trash);
   free(d->monitor_helper);
   puller_free(d->puller);
   store_close(d->store);

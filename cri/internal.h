@@ -29,6 +29,7 @@ struct cri {
   struct objects *objects;   /* pods and containers */
   char *monitor_helper;      /* path of crisp-monitor */
   struct stream_server *streams;   /* exec/attach/port-forward URLs (streaming.c) */
+  struct trash *trash;       /* removed containers' dirs, deleted in the background */
   struct timespec started;
   pthread_mutex_t mu;     /* guards the fields below */
   char *pod_cidr;         /* from UpdateRuntimeConfig, "" until kubelet sends one */

@@ -346,7 +346,8 @@ set +e
 	--mem-pods "${BENCH_LC_MEM_PODS:-20}" \
 	--cni-conf "$W/crisp/cni/10-$NET_CRISP.conflist" --cni-bin "$CNI_BIN" --cni-dir "$W/cni-only" \
 	--daemon "crispd,$W/crisp/crisp.sock,$CRISP_PID,$W/run/crisp,/$CG_CRISP,$W/crisp/logs,$SUBNET_CRISP" \
-	--daemon "containerd,$W/ctrd/containerd.sock,$CTRD_PID,$W/ctrd,/$CG_CTRD,$W/ctrd/logs,$SUBNET_CTRD"
+	--daemon "containerd,$W/ctrd/containerd.sock,$CTRD_PID,$W/ctrd,/$CG_CTRD,$W/ctrd/logs,$SUBNET_CTRD" \
+	${BENCH_LC_SANDBOX:+--daemon "crispd-$BENCH_LC_SANDBOX,$W/crisp/crisp.sock,$CRISP_PID,$W/run/crisp,/$CG_CRISP,$W/crisp/logs,$SUBNET_CRISP,$BENCH_LC_SANDBOX"}
 rc=$?
 set -e
 if [ $rc -ne 0 ]; then
