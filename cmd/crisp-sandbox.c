@@ -112,7 +112,22 @@ static int cmd_policy(const struct cli *c)
   return 0;
 }
 
-/* As root: a private mount + UTS namespace, /proc kernel files bind-mounted over. */
+/* Bind-mounts a read-only file holding text over target (a file or device node). */
+static int bind_file(const char *target, const char *text, int i, err_t **e)
+{
+  cleanup_free char *tmp = xasprintf("/tmp/.crisp-sandbox-%d-%d", (int)getpid(), i);
+  int rc = file_write_atomic(tmp, text, strlen(text), 0444, e);
+  if (rc == 0 && mount(tmp, target, NULL, MS_BIND, NULL) < 0)
+    rc = errno == ENOENT ? 0 : err_sys(e, errno, "bind-mount over %s", target);
+  if (rc == 0)
+    mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
+  unlink(tmp);   /* the bind mount keeps the inode alive */
+  return rc;
+}
+
+/* As root: a private mount + UTS namespace (sethostname stays inside), the /proc kernel
+ * files that must agree with uname, and the host's kernel log and sysrq masked by empty
+ * read-only files, as a pod's masked paths would. */
 static int private_kernel_files(const struct cli *c, err_t **e)
 {
   if (geteuid() != 0)
@@ -124,19 +139,12 @@ static int private_kernel_files(const struct cli *c, err_t **e)
   cleanup_free char *files[3] = {NULL, NULL, NULL};
   if (sbx_kernel_files(&c->kernel, &files[0], &files[1], &files[2], e) < 0)
     return -1;
-  static const char *const targets[3] = {"/proc/version", "/proc/sys/kernel/osrelease",
-                                         "/proc/sys/kernel/version"};
-  for (int i = 0; i < 3; i++) {
-    cleanup_free char *tmp = xasprintf("/tmp/.crisp-sandbox-%d-%d", (int)getpid(), i);
-    int rc = file_write_atomic(tmp, files[i], strlen(files[i]), 0444, e);
-    if (rc == 0 && mount(tmp, targets[i], NULL, MS_BIND, NULL) < 0)
-      rc = err_sys(e, errno, "bind-mount %s", targets[i]);
-    if (rc == 0)
-      mount(NULL, targets[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
-    unlink(tmp);   /* the bind mount keeps the inode alive */
-    if (rc < 0)
+  static const char *const targets[] = {"/proc/version", "/proc/sys/kernel/osrelease",
+                                        "/proc/sys/kernel/version", "/proc/kmsg", "/dev/kmsg",
+                                        "/proc/sysrq-trigger", "/proc/kcore"};
+  for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
+    if (bind_file(targets[i], i < 3 ? files[i] : "", (int)i, e) < 0)
       return -1;
-  }
   return 0;
 }
 
