@@ -139,6 +139,17 @@ $(B)/bin/crisp-sandbox: $(call obj,cmd/crisp-sandbox.c) $(LIB_SANDBOX) $(LIB_BAS
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $(MONITOR_LDFLAGS) -o $@ $^ $(MONITOR_LDLIBS)
+# sandbox test programs: static, so they run the same natively, under crisp-sandbox,
+# under runsc and in pods
+$(B)/bin/escape: test/sandbox/escape.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -static -o $@ $<
+$(B)/bin/sbx_micro: test/bench/sbx_micro.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -static -o $@ $<
+SANDBOX_TEST_BINS := $(B)/bin/escape $(B)/bin/sbx_micro
 # the unit tests run the real monitor (order-only: it is not linked into them)
 $(B)/bin/unit-tests: | $(B)/bin/crisp-monitor
 
@@ -161,7 +172,7 @@ unit-asan:
 	$(MAKE) --no-print-directory B=$(B)/asan SAN=1 unit-plain
 unit: unit-plain unit-asan
 
-integration: $(BINS) $(PYGEN)
+integration: $(BINS) $(SANDBOX_TEST_BINS) $(PYGEN)
 	CRISPD=$(abspath $(B)/bin/crispd) CRISP_PYGEN=$(abspath $(B)/py) \
 	  $(PY) -m pytest -q -p no:cacheprovider test/integration $(PYTEST_ARGS)
 # the same suite against an ASan/UBSan crispd: any memory error or leak makes crispd

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/filter.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -112,44 +113,78 @@ static int cmd_policy(const struct cli *c)
   return 0;
 }
 
-/* As root: a private mount + UTS namespace, /proc kernel files bind-mounted over. */
-static int private_kernel_files(const struct cli *c, err_t **e)
+/* Bind-mounts a read-only file holding text over target (a file or device node). The
+ * source is a plain tmpfs file, unlinked once mounted: nothing to fsync, nothing left. */
+static int bind_file(const char *target, const char *text, int i)
 {
-  if (geteuid() != 0)
-    return 0;
-  if (unshare(CLONE_NEWNS | CLONE_NEWUTS) < 0)
-    return err_sys(e, errno, "unshare mount+UTS namespace");
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-    return err_sys(e, errno, "make / private");
-  cleanup_free char *files[3] = {NULL, NULL, NULL};
-  if (sbx_kernel_files(&c->kernel, &files[0], &files[1], &files[2], e) < 0)
-    return -1;
-  static const char *const targets[3] = {"/proc/version", "/proc/sys/kernel/osrelease",
-                                         "/proc/sys/kernel/version"};
-  for (int i = 0; i < 3; i++) {
-    cleanup_free char *tmp = xasprintf("/tmp/.crisp-sandbox-%d-%d", (int)getpid(), i);
-    int rc = file_write_atomic(tmp, files[i], strlen(files[i]), 0444, e);
-    if (rc == 0 && mount(tmp, targets[i], NULL, MS_BIND, NULL) < 0)
-      rc = err_sys(e, errno, "bind-mount %s", targets[i]);
-    if (rc == 0)
-      mount(NULL, targets[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
-    unlink(tmp);   /* the bind mount keeps the inode alive */
-    if (rc < 0)
-      return -1;
+  char src[64];
+  snprintf(src, sizeof(src), "%s/.crisp-sandbox-%d-%d",
+           access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (int)getpid(), i);
+  int fd = open(src, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+  if (fd < 0)
+    return -errno;
+  size_t len = strlen(text);
+  int rc = write(fd, text, len) == (ssize_t)len ? 0 : -EIO;
+  close(fd);
+  if (rc == 0 && mount(src, target, NULL, MS_BIND, NULL) < 0)
+    rc = errno == ENOENT ? 0 : -errno;   /* no such file on this kernel: nothing to mask */
+  if (rc == 0)
+    mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
+  unlink(src);
+  return rc;
+}
+
+/* As root, in the child (while the parent builds the filter): a private mount namespace
+ * with the /proc kernel files that must agree with uname, and the host's kernel log,
+ * sysrq and kcore masked by empty read-only files, as a pod's masked paths would be. */
+static int private_mounts(char *const files[3])
+{
+  static const char *const targets[] = {"/proc/version", "/proc/sys/kernel/osrelease",
+                                        "/proc/sys/kernel/version", "/proc/kmsg", "/dev/kmsg",
+                                        "/proc/sysrq-trigger", "/proc/kcore"};
+  if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+    return -errno;
+  for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+    int rc = bind_file(targets[i], i < 3 ? files[i] : "", (int)i);
+    if (rc < 0) {
+      fprintf(stderr, "crisp-sandbox: bind-mount over %s: %s\n", targets[i], strerror(-rc));
+      return rc;
+    }
   }
   return 0;
 }
 
-/* The child: wait for the seize, install the filter, exec. Reports a failure's errno
- * on err_fd (close-on-exec: silence means exec worked). */
-static __attribute__((noreturn)) void child(const struct sbx_prog *prog, int go_fd, int err_fd,
+static int read_full(int fd, void *buf, size_t len)
+{
+  for (size_t off = 0; off < len;) {
+    ssize_t n = read(fd, (char *)buf + off, len - off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return -1;
+    off += (size_t)n;
+  }
+  return 0;
+}
+
+/* The child's copy of the filter, received over the go pipe once the parent has seized
+ * the child and built it (the build overlaps the child's mount set-up). */
+static struct sock_filter child_insns[BPF_MAXINSNS];
+
+/* The child: private mounts (root), wait for the filter, install it, exec. Reports a
+ * failure's errno on err_fd (close-on-exec: silence means exec worked). */
+static __attribute__((noreturn)) void child(char *const files[3], int go_fd, int err_fd,
                                             char **argv, const sigset_t *old)
 {
-  char b;
+  unsigned short len = 0;
   sigprocmask(SIG_SETMASK, old, NULL);
-  while (read(go_fd, &b, 1) < 0 && errno == EINTR) {
-  }
-  int rc = sbx_prog_install(prog);
+  int rc = geteuid() == 0 ? private_mounts(files) : 0;
+  if (read_full(go_fd, &len, sizeof(len)) < 0 || len == 0 || len > BPF_MAXINSNS ||
+      read_full(go_fd, child_insns, len * sizeof(struct sock_filter)) < 0)
+    _exit(125);   /* the parent failed and said why */
+  struct sbx_prog prog = {child_insns, len};
+  if (rc == 0)
+    rc = sbx_prog_install(&prog);
   if (rc == 0) {
     execvp(argv[0], argv);
     rc = -errno;
@@ -189,32 +224,51 @@ static int supervise(struct sbx_tracer *t, pid_t root, int sfd)
   }
 }
 
+/* After fork: seize, build the filter and the tracer, send the filter to the child. */
+static int start_tracer(const struct cli *c, const struct sbx_policy *p, pid_t pid, int go_fd,
+                        struct sbx_tracer **t, err_t **e)
+{
+  cleanup_free char *tmp_kmsg = NULL;
+  if (!c->kmsg) {   /* a private log that lives as long as the tracer's descriptor */
+    tmp_kmsg = xasprintf("/tmp/.crisp-sandbox-%d.kmsg", (int)getpid());
+    unlink(tmp_kmsg);
+  }
+  struct sbx_tracer_opts o = {.kernel = c->kernel, .kmsg_path = c->kmsg ? c->kmsg : tmp_kmsg,
+                              .tag = c->tag};
+  struct sbx_prog prog = {NULL, 0};
+  int rc = sbx_tracer_new(&o, p, t, e);
+  if (tmp_kmsg)
+    unlink(tmp_kmsg);
+  if (rc == 0)
+    rc = sbx_tracer_seize(*t, pid, e);
+  if (rc == 0)
+    rc = sbx_prog_build(p, &prog, e);
+  if (rc == 0 && (write(go_fd, &prog.len, sizeof(prog.len)) != sizeof(prog.len) ||
+                  fd_write_all(go_fd, prog.insns, prog.len * sizeof(*prog.insns), e) < 0))
+    rc = e && *e ? -1 : err_sys(e, errno, "send the filter");
+  sbx_prog_free(&prog);
+  return rc;
+}
+
 static int cmd_run(const struct cli *c)
 {
   err_t *e = NULL;
   CLEANUP(sbx_policy) struct sbx_policy *p = NULL;
   CLEANUP(sbx_tracer) struct sbx_tracer *t = NULL;
-  struct sbx_prog prog = {NULL, 0};
-  cleanup_free char *tmp_kmsg = NULL;
+  cleanup_free char *files[3] = {NULL, NULL, NULL};
   if (!c->argv[0]) {
     usage(stderr);
     return 2;
   }
-  if (!c->kmsg)
-    tmp_kmsg = xasprintf("/tmp/.crisp-sandbox-%d.kmsg", (int)getpid());
-  struct sbx_tracer_opts o = {.kernel = c->kernel, .kmsg_path = c->kmsg ? c->kmsg : tmp_kmsg,
-                              .tag = c->tag};
-  if (tmp_kmsg)
-    unlink(tmp_kmsg);
-  if (load_policy(c, &p, &e) < 0 || sbx_prog_build(p, &prog, &e) < 0 ||
-      sbx_tracer_new(&o, p, &t, &e) < 0 || private_kernel_files(c, &e) < 0) {
+  /* as root, the tracer shares the sandbox's UTS namespace: sethostname stays inside,
+   * and uname (answered by the tracer) reports it */
+  if (load_policy(c, &p, &e) < 0 ||
+      sbx_kernel_files(&c->kernel, &files[0], &files[1], &files[2], &e) < 0 ||
+      (geteuid() == 0 && unshare(CLONE_NEWUTS) < 0 && err_sys(&e, errno, "unshare UTS") < 0)) {
     fprintf(stderr, "crisp-sandbox: %s\n", e->msg);
     err_free(&e);
-    sbx_prog_free(&prog);
     return 125;
   }
-  if (tmp_kmsg)
-    unlink(tmp_kmsg);   /* the tracer holds it open */
   sigset_t set, old;
   sigemptyset(&set);
   int fwd[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
@@ -228,20 +282,24 @@ static int cmd_run(const struct cli *c)
     return 125;
   }
   pid_t pid = fork();
-  if (pid == 0)
-    child(&prog, go[0], errp[1], c->argv, &old);
-  close(go[0]);
-  close(errp[1]);
-  sbx_prog_free(&prog);
-  if (pid < 0 || sbx_tracer_seize(t, pid, &e) < 0) {
-    fprintf(stderr, "crisp-sandbox: %s\n", e ? e->msg : strerror(errno));
-    err_free(&e);
+  if (pid < 0) {
+    perror("crisp-sandbox: fork");
     return 125;
   }
-  if (write(go[1], "g", 1) != 1)
-    return 125;
+  if (pid == 0)
+    child(files, go[0], errp[1], c->argv, &old);
+  close(go[0]);
+  close(errp[1]);
+  int rc = start_tracer(c, p, pid, go[1], &t, &e);
   close(go[1]);
-  int rc = supervise(t, pid, sfd);
+  if (rc < 0) {
+    fprintf(stderr, "crisp-sandbox: %s\n", e->msg);
+    err_free(&e);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, __WALL);
+    return 125;
+  }
+  rc = supervise(t, pid, sfd);
   int child_err = 0;
   if (read(errp[0], &child_err, sizeof(child_err)) == sizeof(child_err))
     fprintf(stderr, "crisp-sandbox: %s: %s\n", c->argv[0], strerror(child_err));

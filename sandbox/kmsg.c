@@ -35,7 +35,7 @@ static int boot_lines(int fd, const struct sbx_kernel *k, err_t **e)
       "<6>[    0.000000] Command line: crisp-sandbox (%s)\n"
       "<6>[    0.000001] crisp sandbox: ordinary syscalls run on the host kernel, natively\n"
       "<6>[    0.000002] crisp sandbox: a seccomp table stops the few it must answer itself\n"
-      "<6>[    0.000003] crisp sandbox: refused syscalls are written below, one line each\n"
+      "<6>[    0.000003] crisp sandbox: every refusal is written below, one line each\n"
       "<6>[    0.000004] Mounting the pretend root... done\n"
       "<6>[    0.000005] Ready!\n",
       r.release, r.version, r.machine);
@@ -120,10 +120,12 @@ struct name_count {
 
 static void count_line(const char *line, const char *tag, struct name_count **v, size_t *nv)
 {
-  const char *p = strstr(line, "sandbox: refused ");
+  /* "<4>[ time] sandbox: refused NAME ...": anchored on the timestamp's bracket, so
+   * no other line's text counts */
+  const char *p = strstr(line, "] sandbox: refused ");
   if (!p)
     return;
-  p += strlen("sandbox: refused ");
+  p += strlen("] sandbox: refused ");
   size_t len = strcspn(p, " \n");
   if (len == 0 || len > 64)
     return;

@@ -150,17 +150,25 @@ int policy_set(struct sbx_policy *p, const char *name, enum sbx_action a, int er
     return -1;
   struct sbx_rule r = {.nr = nr, .action = (uint8_t)a, .handler = (uint8_t)h,
                        .cond = (uint8_t)cond_of(name), .err = (uint16_t)err};
-  struct sbx_rule *old = (struct sbx_rule *)policy_find(p, nr);
-  if (old) {
-    *old = r;
+  size_t lo = 0, hi = p->n;   /* sorted insert: the table is built in microseconds */
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (p->rules[mid].nr < nr)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo < p->n && p->rules[lo].nr == nr) {
+    p->rules[lo] = r;
     return 0;
   }
   if (p->n == p->cap) {
-    p->cap = p->cap ? p->cap * 2 : 256;
+    p->cap = p->cap ? p->cap * 2 : 512;
     p->rules = xreallocarray(p->rules, p->cap, sizeof(*p->rules));
   }
-  p->rules[p->n++] = r;
-  qsort(p->rules, p->n, sizeof(*p->rules), rule_cmp);
+  memmove(&p->rules[lo + 1], &p->rules[lo], (p->n - lo) * sizeof(*p->rules));
+  p->rules[lo] = r;
+  p->n++;
   return 0;
 }
 

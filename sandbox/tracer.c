@@ -145,15 +145,21 @@ void sbx_tracer_free(struct sbx_tracer *t)
 }
 
 /* CPU placement. A trapped syscall is a round trip tracee -> tracer -> tracee. On this
- * kind of VM an idle vCPU is halted in the host, so waking a tracer that sleeps on the
- * other vCPU costs an IPI and a host wake-up each way: 30-45 us per trap instead of 8-9
- * us when both run on one vCPU (a plain context switch). The scheduler will not place
- * them together by itself: the tracer resumes the tracee while it is still running, so
- * the tracee's CPU looks busy and the wake-up goes to the idle sibling.
- * So the tracer pins itself to the CPU the root runs on at seize time (the root was
- * just forked by the caller, on the caller's CPU). The tracees stay free: untrapped
- * work is unaffected, and a trapping tracee on the other CPU pays the cross-CPU price
- * only for that trap. See pin_to_tracee for how a trap pulls the two together. */
+ * kind of VM an idle vCPU is halted in the host, so waking a task on the other vCPU
+ * costs an IPI and a host wake-up: a trap costs 30-70 us when tracer and tracee sit on
+ * different vCPUs and 5-6 us when they share one (a plain context switch, no IPI).
+ * The scheduler splits them by itself: PTRACE_CONT wakes the tracee while the tracer
+ * still runs on its CPU, so that CPU looks busy and the wake-up goes to the idle one;
+ * the next trap then wakes the tracer across CPUs. Measured here (20,000 uname calls,
+ * tracer pinned, tracee free): 25-70% of traps took ~65 us; with the steps below under
+ * 1% did, the rest ~5 us.
+ * 1. The tracer pins itself to the CPU it runs on at seize (next to the root it just
+ *    forked), so a trap's wake-up of the tracer is always local to that CPU.
+ * 2. resume_here narrows a trapped tracee's mask to that CPU around PTRACE_CONT only,
+ *    so the wake-up queues it here, then restores the mask at once. Untrapped work
+ *    (every allowed syscall, all computation) stays free: the load balancer moves the
+ *    tracee as it likes, and the next trap pulls it back for one slow round trip.
+ * A tracee whose own mask excludes the tracer's CPU is left alone. */
 static void pin_self(struct sbx_tracer *t, int cpu)
 {
   if (cpu < 0 || cpu == t->cpu)
@@ -220,6 +226,26 @@ static long refuse(struct sbx_tracer *t, struct trace_entry *te, pid_t pid)
   return -EPERM;
 }
 
+/* Resumes a trapped tracee on the tracer's CPU: see "CPU placement". With its mask
+ * narrowed to that CPU the wake-up must queue it here; the old mask is back before it
+ * runs anywhere else, and a queued task is not moved just because its mask widened. */
+static void resume_here(struct sbx_tracer *t, pid_t pid)
+{
+  cpu_set_t old, one;
+  if (t->cpu < 0 ||
+      sched_getaffinity(pid, sizeof(old), &old) < 0 || !CPU_ISSET(t->cpu, &old) ||
+      CPU_COUNT(&old) == 1) {
+    ptrace(PTRACE_CONT, pid, 0, 0);
+    return;
+  }
+  CPU_ZERO(&one);
+  CPU_SET(t->cpu, &one);
+  bool moved = sched_setaffinity(pid, sizeof(one), &one) == 0;
+  ptrace(PTRACE_CONT, pid, 0, 0);
+  if (moved)
+    sched_setaffinity(pid, sizeof(old), &old);
+}
+
 static void on_seccomp(struct sbx_tracer *t, pid_t pid)
 {
   struct user_regs_struct r;
@@ -238,7 +264,7 @@ static void on_seccomp(struct sbx_tracer *t, pid_t pid)
   r.rax = (unsigned long long)ret;
   if (ptrace(PTRACE_SETREGS, pid, 0, &r) < 0)
     return;
-  ptrace(PTRACE_CONT, pid, 0, 0);
+  resume_here(t, pid);
 }
 
 static bool is_stop_signal(int sig)

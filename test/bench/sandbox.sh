@@ -1,0 +1,108 @@
+#!/bin/bash
+# The syscall sandbox against native and gVisor (runsc, ptrace platform), same run.
+#   test/bench/sandbox.sh BUILD_DIR
+# Runs the sbx_micro tests and a tar+gzip workload natively, under crisp-sandbox and
+# under `runsc --platform=ptrace --network=none do`, prints ns/op and ratios to native,
+# and flags the issue's targets (OK / MISS). Installs Debian's runsc if missing.
+set -euo pipefail
+B=${1:?usage: sandbox.sh BUILD_DIR}
+SBX="$B/bin/crisp-sandbox"
+MICRO="$B/bin/sbx_micro"
+BB=/bin/busybox
+WORK=$(mktemp -d /tmp/sbx-bench.XXXXXX)
+RUNSC_ROOT="$WORK/runsc-root"
+trap 'rm -rf "$WORK"' EXIT
+
+if ! command -v runsc >/dev/null; then
+  echo "installing Debian's runsc"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runsc >/dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runsc >/dev/null; }
+fi
+RUNSC=(runsc --root "$RUNSC_ROOT" --platform=ptrace --network=none do)
+if ! "${RUNSC[@]}" /bin/true 2>"$WORK/runsc.err"; then
+  echo "runsc cannot run here: $(tail -1 "$WORK/runsc.err")"
+  RUNSC=()
+fi
+
+# test  N(native and crisp-sandbox)  N(runsc: it is 10-300x slower per op)
+TESTS="getppid:2000000:100000 open:200000:20000 stat:500000:20000 forkexec:500:50
+pipe:8192:1024 mmap:200000:20000 futex:50000:5000 uname:50000:10000"
+
+micro() {   # micro RUNNER... -- TEST N  -> ns/op
+  local out
+  out=$("$@" 2>/dev/null | tail -1)
+  echo "${out##* }"
+}
+
+ratio() { echo "scale=2; $1 / $2" | bc -l; }
+flag() {    # flag VALUE LIMIT -> OK|MISS (VALUE <= LIMIT)
+  if [ "$(echo "$1 <= $2" | bc -l)" = 1 ]; then echo OK; else echo MISS; fi
+}
+
+echo
+echo "== syscall micro-benchmarks (ns/op, best of 3 rounds; ratio to native) =="
+printf "%-9s %11s %11s %11s %8s %8s  %s\n" test native sandbox runsc sbx/nat runsc/nat target
+for spec in $TESTS; do
+  IFS=: read -r t n nr <<<"$spec"
+  nat=$(micro "$MICRO" "$t" "$n")
+  sbx=$(micro "$SBX" run -- "$MICRO" "$t" "$n")
+  rs=-
+  [ ${#RUNSC[@]} -gt 0 ] && rs=$(micro "${RUNSC[@]}" "$MICRO" "$t" "$nr")
+  r1=$(ratio "$sbx" "$nat")
+  r2=-
+  [ "$rs" != - ] && [ -n "$rs" ] && r2=$(ratio "$rs" "$nat")
+  case $t in
+    getppid|stat|pipe|mmap|open) tgt="<=1.10x $(flag "$r1" 1.10)" ;;
+    forkexec) tgt="<=1.10x $(flag "$r1" 1.10)" ;;
+    futex) tgt="<=1.15x $(flag "$r1" 1.15)" ;;
+    uname) tgt="<12000ns $(flag "$sbx" 12000)" ;;
+  esac
+  printf "%-9s %11s %11s %11s %8s %8s  %s\n" "$t" "$nat" "$sbx" "$rs" "$r1" "$r2" "$tgt"
+done
+
+# tar+gzip: pack and unpack a tree of many small files and some large ones
+echo
+echo "== tar+gzip workload (seconds, best of 3) =="
+mkdir -p "$WORK/src"
+cp -r /usr/include "$WORK/src/include" 2>/dev/null || true
+head -c 20000000 /dev/urandom >"$WORK/src/random.bin"
+SCRIPT="cd $WORK && rm -rf out a.tgz && $BB tar -czf a.tgz src && mkdir out && $BB tar -xzf a.tgz -C out"
+best() {   # best RUNNER... -> seconds
+  local b="" s e d
+  for _ in 1 2 3; do
+    s=$(date +%s%N)
+    "$@" "$BB" sh -c "$SCRIPT" >/dev/null 2>&1 || { echo fail; return; }
+    e=$(date +%s%N)
+    d=$(echo "scale=3; ($e - $s) / 1000000000" | bc -l)
+    if [ -z "$b" ] || [ "$(echo "$d < $b" | bc -l)" = 1 ]; then b=$d; fi
+  done
+  echo "$b"
+}
+tn=$(best env)
+ts=$(best "$SBX" run --)
+tr=-
+[ ${#RUNSC[@]} -gt 0 ] && tr=$(best "${RUNSC[@]}")
+printf "native %ss  sandbox %ss (%sx, <=1.10x %s)" "$tn" "$ts" "$(ratio "$ts" "$tn")" \
+  "$(flag "$(ratio "$ts" "$tn")" 1.10)"
+if [ "$tr" != - ] && [ "$tr" != fail ]; then
+  printf "  runsc %ss (%sx); runsc/sandbox %sx (>=4.5x %s)\n" "$tr" "$(ratio "$tr" "$tn")" \
+    "$(ratio "$tr" "$ts")" "$(flag 4.5 "$(ratio "$tr" "$ts")")"
+else
+  printf "  runsc %s\n" "$tr"
+fi
+
+# start-up added by the tracer: the same static no-op program 200 times each way
+echo
+echo "== start-up (200 runs of a static no-op) =="
+loop() {
+  local s e
+  s=$(date +%s%N)
+  for _ in $(seq 200); do "$@" "$MICRO" noop; done
+  e=$(date +%s%N)
+  echo $(((e - s) / 200000))
+}
+sn=$(loop env)
+ss=$(loop "$SBX" run --)
+added=$(echo "scale=3; ($ss - $sn) / 1000" | bc -l)
+printf "native %s us  sandbox %s us  added %s ms (<2ms %s)\n" "$sn" "$ss" "$added" \
+  "$(flag "$added" 2)"
