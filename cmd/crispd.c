@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/trim.h"
 #include "cri/config.h"
 #include "cri/cri.h"
 
@@ -160,6 +161,8 @@ int main(int argc, char **argv)
     cri_free(d);
     return 1;
   }
+  /* idle from here on: what grpc's and our start-up ran need not stay resident */
+  trim_startup_pages();
   int sig = wait_for_stop(sfd);
   log_info("stopping", "signal", sig > 0 ? strsignal(sig) : "?", NULL);
   cri_stop(d, SHUTDOWN_GRACE_MS);

@@ -84,9 +84,6 @@ void mon_supervise(struct mon *m);
 void mon_finish(struct mon *m);
 void mon_release(struct mon *m);
 
-/* Gives back memory only start-up needed: free heap, and the executable's read-only
- * pages (code and constants), which fault back in one by one as the loop uses them. */
-void mon_trim(void);
 
 /* Attachers (monitor_attachers.c). add: takes over fd after the "attach <flags>"
  * request (answering "ok" or "err"), or closes it. */

@@ -1,14 +1,14 @@
-/* monitor_trim.c - give back the monitor's start-up pages (monitor_sup.h).
+/* trim.c - give back a long-lived process's start-up pages (trim.h).
  *
  * A monitor lives as long as its container, and most of what it mapped to start it
- * (spec parsing, the executor, libseccomp, glibc's start-up) never runs again. The
- * read-only PT_LOAD segments of the executable (code, constants) are dropped with
+ * (spec parsing, the executor, libseccomp, glibc's start-up) never runs again; crispd's
+ * start-up (grpc's plugin registry, configuration) is the same. The read-only PT_LOAD segments of the executable (code, constants) are dropped with
  * MADV_DONTNEED: on a private file mapping nobody wrote, that only removes the page
  * table entries, and a page the loop needs again faults back in from the page cache.
  * Only segments without PF_W qualify, rounded inward to whole pages: RELRO lives in
  * the writable segment (relocated at start, then made read-only), and dropping it
  * would bring back the unrelocated file contents. */
-#include "runtimes/monitor_sup.h"
+#include "base/trim.h"
 
 #include <link.h>
 #include <malloc.h>
@@ -31,7 +31,7 @@ static int trim_object(struct dl_phdr_info *info, size_t size, void *data)
   return 1;   /* the first object is the executable: stop there */
 }
 
-void mon_trim(void)
+void trim_startup_pages(void)
 {
   malloc_trim(0);
   dl_iterate_phdr(trim_object, NULL);
