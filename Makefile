@@ -48,7 +48,7 @@ CRISPD_LD := $(CC)
 CRISPD_LDLIBS := -lgrpc -lgpr -lprotobuf-c -lyajl -lcrypto -lseccomp -lz -pthread
 else
 CRISPD_LD := $(CXX)
-CRISPD_LDLIBS := -static -Wl,--gc-sections $(GRPC_STATIC) -lprotobuf-c -lyajl_s -lcrypto -lm -pthread
+CRISPD_LDLIBS := -static -Wl,--gc-sections $(GRPC_STATIC) -lprotobuf-c -lyajl_s -lcrypto -lseccomp -lm -pthread
 endif
 
 # --- sources, one static library per folder ----------------------------------

@@ -5,11 +5,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/cleanup.h"
 #include "base/log.h"
 #include "base/file.h"
 #include "base/xalloc.h"
 #include "cri/internal.h"
 #include "cri/trash.h"
+#include "runtimes/sandbox_info.h"
 
 #define EVENT_QUEUE_MAX 1024
 
@@ -52,6 +54,30 @@ static int start_puller(struct cri *d, err_t **e)
   return rc;
 }
 
+/* Every sandbox handler's policy, compiled once here: a bad one stops crispd now, and
+ * monitors load the program instead of compiling it per start and exec. */
+static int compile_sandboxes(struct cri *d, err_t **e)
+{
+  cleanup_free char *dir = path_join(d->cfg.state, "sandbox");
+  if (mkdir_p(dir, 0700, e) < 0)
+    return -1;
+  for (size_t i = 0; i < d->cfg.runtimes.n; i++) {
+    struct rt_handler *h = &d->cfg.runtimes.v[i];
+    if (h->executor != EXECUTOR_SANDBOX)
+      continue;
+    if (strchr(h->name, '/') || h->name[0] == '.')
+      return err_set(e, ERR_INVALID, 0, "runtime handler name \"%s\" cannot name a file", h->name);
+    char *path = xasprintf("%s/%s.bpf", dir, h->name);
+    if (sandbox_prog_write(&h->sandbox, path, e) < 0) {
+      free(path);
+      return err_wrap(e, "runtime handler %s", h->name);
+    }
+    free(h->sandbox.prog_path);
+    h->sandbox.prog_path = path;
+  }
+  return 0;
+}
+
 static int open_trash(struct cri *d, err_t **e)
 {
   const char *dirs[] = {d->cfg.root, d->cfg.state};
@@ -68,7 +94,8 @@ int cri_new(struct crisp_config *cfg, struct cri **out, err_t **e)
   d->events = events_new(EVENT_QUEUE_MAX);
   /* a second crispd learns first that the socket is taken, before touching any state */
   if (rpc_socket_claim(d->cfg.listen, e) < 0 || mkdir_p(d->cfg.root, 0711, e) < 0 ||
-      mkdir_p(d->cfg.state, 0711, e) < 0 || cri_load_runtime_config(d, e) < 0 ||
+      mkdir_p(d->cfg.state, 0711, e) < 0 || compile_sandboxes(d, e) < 0 ||
+      cri_load_runtime_config(d, e) < 0 ||
       store_open(d->cfg.root, &d->store, e) < 0 || start_puller(d, e) < 0 ||
       objects_open(d->cfg.root, &d->objects, e) < 0 || open_trash(d, e) < 0 ||
       cri_streaming_start(d, e) < 0) {

@@ -55,6 +55,7 @@ void runtimes_clear(struct runtimes *rt)
     free(h->sandbox.policy_file);
     free(h->sandbox.kmsg_path);
     free(h->sandbox.files_dir);
+    free(h->sandbox.prog_path);
   }
   free(rt->v);
   free(rt->default_name);

@@ -22,6 +22,8 @@ struct sandbox_opts {
   char *policy_file;      /* optional policy override (JSON), NULL = built-in */
   char *kmsg_path;        /* the pod's sandbox kernel log (set per pod by crispd, never
                              by the config): what dmesg reads, where refusals go */
+  char *prog_path;        /* the policy compiled by crispd at start (seccomp BPF), so a
+                             monitor need not compile it; NULL: the monitor compiles */
   char *files_dir;        /* the synthetic kernel identity files (version, osrelease,
                              kversion) bound over /proc's; set by the monitor */
 };

@@ -14,6 +14,7 @@
 #include "base/cleanup.h"
 #include "base/file.h"
 #include "base/xalloc.h"
+#include "runtimes/sandbox_info.h"
 #include "sandbox/sandbox.h"
 
 #define KMSG_OWN "kmsg"   /* a spec without the pod's log (tests): one in the state dir */
@@ -61,7 +62,9 @@ int mon_sbx_prepare(struct ctr_spec *s, const char *state_dir, bool start, struc
   if (s->sandbox.policy_file ? sbx_policy_load(s->sandbox.policy_file, &x->policy, e) < 0
                              : sbx_policy_default(&x->policy, e) < 0)
     return err_wrap(e, "sandbox policy");
-  if (sbx_prog_build(x->policy, &x->prog, e) < 0)
+  /* crispd compiled it at start (sandbox_info.h); compiling here is the fallback */
+  if (s->sandbox.prog_path ? sandbox_prog_read(s->sandbox.prog_path, &x->prog.insns, &x->prog.len, e) < 0
+                           : sbx_prog_build(x->policy, &x->prog, e) < 0)
     return err_wrap(e, "sandbox filter");
   x->fprog = xmalloc(sizeof(*x->fprog));
   x->fprog->len = x->prog.len;

@@ -70,6 +70,7 @@ void spec_free(struct ctr_spec *s)
   free(s->sandbox.policy_file);
   free(s->sandbox.kmsg_path);
   free(s->sandbox.files_dir);
+  free(s->sandbox.prog_path);
   strv_free(s->argv, s->argc);
   strv_free(s->env, s->n_env);
   free(s->cwd);

@@ -244,6 +244,7 @@ int spec_write(const struct ctr_spec *s, const char *path, err_t **e)
   jw_str(&w, "policy_file", s->sandbox.policy_file);
   jw_str(&w, "kmsg_path", s->sandbox.kmsg_path);
   jw_str(&w, "files_dir", s->sandbox.files_dir);
+  jw_str(&w, "prog_path", s->sandbox.prog_path);
   jw_close(&w, '}');
   write_process(&w, s);
   write_fs(&w, s);
@@ -593,7 +594,8 @@ static int read_spec(const json_t *root, struct ctr_spec *s, err_t **e)
       get_str(sb, "machine", &s->sandbox.machine, e) < 0 ||
       get_str(sb, "policy_file", &s->sandbox.policy_file, e) < 0 ||
       get_str(sb, "kmsg_path", &s->sandbox.kmsg_path, e) < 0 ||
-      get_str(sb, "files_dir", &s->sandbox.files_dir, e) < 0)
+      get_str(sb, "files_dir", &s->sandbox.files_dir, e) < 0 ||
+      get_str(sb, "prog_path", &s->sandbox.prog_path, e) < 0)
     return -1;
   if (exe && executor_kind_parse(exe, (enum executor_kind *)&kind) < 0)
     return bad(e, "executor", "unknown executor \"%s\"", exe);

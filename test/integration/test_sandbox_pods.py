@@ -156,3 +156,42 @@ def test_escape_suite(node, handler):
         # the difference the sandbox makes: under the plain handler some of these
         # (io_uring, personality, mknod with CAP_MKNOD) go through
         assert r.exit_code == len(allowed) > 0, out
+
+
+def test_a_bad_sandbox_policy_stops_crispd_naming_handler_and_key(make_crispd, tmp_path):
+    pol = tmp_path / "policy.json"
+    pol.write_text('{"syscalls": {"mountt": "refuse"}}')
+    d = make_crispd(config={"runtimes": {"runc": {"executor": "namespaces"},
+                                         "runsc": {"executor": "sandbox", "policy": str(pol)}}},
+                    start=False)
+    d.start(wait=False)
+    assert d.proc.wait(10) == 1
+    log = d.log()
+    assert "runsc" in log and "mountt" in log, log
+    assert not os.path.exists(d.sock)
+
+
+def test_a_policy_file_changes_what_the_sandbox_refuses(make_crispd, registry, cni_net,
+                                                        cgroup_parents, tmp_path):
+    from pod_helpers import start_node, finish_node
+    pol = tmp_path / "policy.json"
+    pol.write_text('{"syscalls": {"sysinfo": "refuse"}}')
+    cfg = {"runtimes": {"runc": {"executor": "namespaces"},
+                        "strict": {"executor": "sandbox", "policy": str(pol),
+                                   "kernel_release": "5.15.0-strict"}}}
+    n = start_node(make_crispd, registry, cni_net, cgroup_parents, config=cfg)
+    try:
+        pod = n.run_pod(handler="strict")
+        c = n.run(pod)
+        assert n.sh(c, "uname -r")[1].strip() == "5.15.0-strict"
+        # busybox free asks sysinfo(2) for the totals: refused, it has none to show
+        code, out, _ = n.sh(c, "busybox free")
+        assert out.splitlines()[1].split()[1].startswith("0"), out
+        _, out, _ = n.sh(c, "dmesg")
+        assert "sysinfo" in out
+        pod2 = n.run_pod()
+        c2 = n.run(pod2)
+        _, out, _ = n.sh(c2, "busybox free")
+        assert not out.splitlines()[1].split()[1].startswith("0"), out   # untouched there
+    finally:
+        finish_node(n)

@@ -42,7 +42,7 @@ static struct ctr_spec *full_spec(void)
   s->executor = EXECUTOR_SANDBOX;
   s->sandbox = (struct sandbox_opts){xstrdup("4.4.0"), xstrdup("#1 SMP"), xstrdup("x86_64"),
                                      xstrdup("/etc/policy.json"), xstrdup("/run/pod/sandbox.kmsg"),
-                                     xstrdup("/run/ctr/kernel")};
+                                     xstrdup("/run/sandbox/runsc.bpf"), xstrdup("/run/ctr/kernel")};
   STRV(s->argv, s->argc, "/bin/sh", "-c", "echo \"hi\" \\ there");
   STRV(s->env, s->n_env, "PATH=/bin", "UNICODE=\xc3\xa9t\xc3\xa9");
   s->cwd = xstrdup("/work");
@@ -103,7 +103,7 @@ static void compare_process(const struct ctr_spec *a, const struct ctr_spec *b)
 {
   EQ_STR(id); EQ_STR(pod_id); EQ_STR(name); EQ(executor);
   EQ_STR(sandbox.kernel_release); EQ_STR(sandbox.kernel_version); EQ_STR(sandbox.machine);
-  EQ_STR(sandbox.policy_file); EQ_STR(sandbox.kmsg_path); EQ_STR(sandbox.files_dir);
+  EQ_STR(sandbox.policy_file); EQ_STR(sandbox.kmsg_path); EQ_STR(sandbox.files_dir); EQ_STR(sandbox.prog_path);
   EQ(argc); eq_strv(a->argv, b->argv, a->argc, "argv");
   EQ(n_env); eq_strv(a->env, b->env, a->n_env, "env");
   EQ_STR(cwd); EQ(uid); EQ(gid); EQ(n_groups);
