@@ -195,3 +195,18 @@ def test_a_policy_file_changes_what_the_sandbox_refuses(make_crispd, registry, c
         assert not out.splitlines()[1].split()[1].startswith("0"), out   # untouched there
     finally:
         finish_node(n)
+
+
+def test_sethostname_stays_inside_the_pod_and_uname_follows_it(node):
+    pod = node.run_pod(handler="runsc", hostname="before")
+    sc = api_pb2.LinuxContainerSecurityContext(
+        capabilities=api_pb2.Capability(add_capabilities=["CAP_SYS_ADMIN"]))
+    admin = node.run(pod, name="admin", sc=sc)
+    other = node.run(pod, name="other")
+    assert node.sh(other, "uname -n")[1].strip() == "before"
+    code, _, err = node.sh(admin, "hostname after")
+    assert code == 0, err
+    # the pod's UTS namespace changed: the emulated uname of every container shows it
+    assert node.sh(other, "uname -n")[1].strip() == "after"
+    assert node.sh(admin, "uname -n; uname -r")[1].split() == ["after", "4.4.0"]
+    assert platform.node() != "after"   # the node's own name is untouched
