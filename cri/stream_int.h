@@ -11,6 +11,7 @@
 #define CRISP_CRI_STREAM_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -107,6 +108,8 @@ struct sconn {
   const struct sproto_ops *ops;
   void *proto;
   struct buf pending;       /* bytes read past the HTTP head */
+  bool tunnel;              /* SPDY inside WebSocket binary messages (stream_tunnel.c) */
+  _Atomic bool tunnel_closed; /* its Close frame sent */
 
   pthread_mutex_t mu;
   pthread_cond_t cond;      /* any change: input, window, close */
@@ -126,8 +129,11 @@ struct sconn {
 int64_t sconn_now(const struct sconn *c);
 unsigned sconn_idle_ms(const struct sconn *c);
 unsigned sconn_creation_ms(const struct sconn *c);
-/* Writes all iov to the socket under wmu, MSG_NOSIGNAL; a failure kills the conn. */
+/* Writes all iov (n <= 4) to the socket under wmu, MSG_NOSIGNAL, as one WebSocket
+ * binary message when the connection is a tunnel; a failure kills the conn. */
 int sconn_send(struct sconn *c, const struct iovec *iov, int n, err_t **e);
+/* The same, never wrapped (the tunnel's own control frames). */
+int sconn_send_unwrapped(struct sconn *c, const struct iovec *iov, int n, err_t **e);
 /* Marks the connection dead, wakes every waiter, shuts the socket down. Takes mu. */
 void sconn_kill(struct sconn *c);
 /* The reader loop both protocols run: feeds input() what arrives (it reports how
@@ -169,6 +175,15 @@ void sconn_free_state(struct sconn *c);
 
 /* The Kubernetes status JSON (v4+) or text (v1-v3) finish writes; NULL for none. */
 char *stream_status_message(enum stream_kind kind, int version, int exit_code, const char *error);
+
+/* --- stream_tunnel.c: SPDY inside WebSocket ("SPDY/3.1+<protocol>") -------- */
+/* A FIN frame header with opcode op for len bytes; its size. */
+size_t stream_tunnel_header(uint8_t h[10], int op, size_t len);
+/* Moves the payload of every complete client frame in raw to out (answers pings,
+ * Close). -1 once the tunnel is over (Close, protocol error: Close sent). */
+int stream_tunnel_unwrap(struct sconn *c, struct buf *raw, struct buf *out);
+/* Sends a Close frame with code. */
+void stream_tunnel_close(struct sconn *c, uint16_t code);
 
 /* --- protocols ------------------------------------------------------------- */
 extern const struct sproto_ops stream_spdy_ops;

@@ -110,8 +110,25 @@ void sconn_kill(struct sconn *c)
 
 int sconn_send(struct sconn *c, const struct iovec *iov, int n, err_t **e)
 {
-  struct iovec v[4];
+  if (!c->tunnel)
+    return sconn_send_unwrapped(c, iov, n, e);
   if (n > 4)
+    abort();
+  uint8_t h[10];
+  size_t len = 0;
+  struct iovec v[5];
+  for (int i = 0; i < n; i++) {
+    len += iov[i].iov_len;
+    v[i + 1] = iov[i];
+  }
+  v[0] = (struct iovec){h, stream_tunnel_header(h, 2, len)};
+  return sconn_send_unwrapped(c, v, n + 1, e);
+}
+
+int sconn_send_unwrapped(struct sconn *c, const struct iovec *iov, int n, err_t **e)
+{
+  struct iovec v[5];
+  if (n > 5)
     abort();
   memcpy(v, iov, sizeof(*iov) * (size_t)n);
   struct msghdr m = {.msg_iov = v, .msg_iovlen = (size_t)n};
@@ -269,17 +286,23 @@ static int loop_wait(struct sconn *c, int64_t now, int64_t next, int64_t *linger
 void sconn_loop(struct sconn *c, int (*input)(struct sconn *c, uint8_t *p, size_t n, size_t *used),
                 int (*tick)(struct sconn *c, int64_t now, int64_t *next_ms))
 {
-  struct buf in = c->pending;
+  struct buf raw = c->pending, unwrapped = BUF_INIT;
   memset(&c->pending, 0, sizeof(c->pending));
+  /* a tunnel reads WebSocket frames into raw and gives the protocol their payload */
+  struct buf *rd = &raw, *in = c->tunnel ? &unwrapped : &raw;
   int64_t linger_until = 0;
   for (;;) {
     size_t used = 0;
-    if (in.len && input(c, (uint8_t *)in.data, in.len, &used) < 0)
+    if (c->tunnel && stream_tunnel_unwrap(c, rd, in) < 0)
       break;
-    memmove(in.data, in.data + used, in.len - used);
-    in.len -= used;
+    if (in->len && input(c, (uint8_t *)in->data, in->len, &used) < 0)
+      break;
+    if (used) {
+      memmove(in->data, in->data + used, in->len - used);
+      in->len -= used;
+    }
     int64_t now = mono_ms(), next = -1;
-    if (tick(c, now, &next) < 0 || in.len > READER_MAX_INPUT)
+    if (tick(c, now, &next) < 0 || in->len > READER_MAX_INPUT || rd->len > READER_MAX_INPUT)
       break;
     int wait = loop_wait(c, now, next, &linger_until);
     if (wait == -2)
@@ -292,16 +315,17 @@ void sconn_loop(struct sconn *c, int (*input)(struct sconn *c, uint8_t *p, size_
       break;
     if (!p[0].revents)
       continue;
-    buf_reserve(&in, READ_CHUNK);
-    ssize_t n = read(c->fd, in.data + in.len, READ_CHUNK);
+    buf_reserve(rd, READ_CHUNK);
+    ssize_t n = read(c->fd, rd->data + rd->len, READ_CHUNK);
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
       continue;
     if (n <= 0)
       break;
-    in.len += (size_t)n;
+    rd->len += (size_t)n;
     atomic_store(&c->last_io_ms, mono_ms());
   }
-  buf_free(&in);
+  buf_free(&raw);
+  buf_free(&unwrapped);
 }
 
 /* --- the server --------------------------------------------------------------------------- */

@@ -8,7 +8,8 @@
  * X-Stream-Protocol-Version 400, none we speak 403 (with
  * X-Accepted-Stream-Protocol-Versions), no "Connection: Upgrade" +
  * "Upgrade: SPDY/3.1" 400. WebSocket: not GET 405, version other than 13 or a bad
- * key 400, only subprotocols we do not speak 403.
+ * key 400, only subprotocols we do not speak 403. A WebSocket asking for
+ * "SPDY/3.1+<protocol>" carries SPDY in its binary messages (stream_tunnel.c).
  */
 #include <errno.h>
 #include <poll.h>
@@ -175,6 +176,30 @@ static bool ws_key_ok(const char *key)
   return ok;
 }
 
+/* client-go's tunneling dialer: the SPDY protocols, each behind this prefix */
+static const char *const pf_tunnel[] = {"SPDY/3.1+portforward.k8s.io", NULL};
+static const char *const rc_tunnel[] = {"SPDY/3.1+v4.channel.k8s.io", "SPDY/3.1+v3.channel.k8s.io",
+                                        "SPDY/3.1+v2.channel.k8s.io", "SPDY/3.1+channel.k8s.io", NULL};
+
+static int tunnel_upgrade(struct sconn *c, const char *key, const char *proto)
+{
+  c->version = c->kind == STREAM_PORT_FORWARD ? 4 : protocol_version(proto + strlen("SPDY/3.1+"));
+  err_t *e = NULL;
+  if (stream_spdy_attach(c, &e) < 0) {
+    respond(c->fd, 400, NULL, e->msg);
+    err_free(&e);
+    return -1;
+  }
+  cleanup_free char *accept = stream_ws_accept_key(key);
+  cleanup_free char *head = xasprintf("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+                                      "Sec-WebSocket-Protocol: %s\r\n\r\n", accept, proto);
+  if (send_101(c, head) < 0)
+    return -1;
+  c->tunnel = true;   /* from here on every write is a binary message */
+  return 0;
+}
+
 static int ws_upgrade(struct sconn *c, const struct http_req *rq)
 {
   if (strcmp(rq->method, "GET") != 0)
@@ -187,7 +212,11 @@ static int ws_upgrade(struct sconn *c, const struct http_req *rq)
     return respond(c->fd, 400, NULL, "missing or malformed Sec-WebSocket-Key\n");
   bool offered;
   const char *proto = http_req_negotiate(rq, "Sec-WebSocket-Protocol",
-                                         c->kind == STREAM_PORT_FORWARD ? pf_ws : rc_ws, &offered);
+                                         c->kind == STREAM_PORT_FORWARD ? pf_tunnel : rc_tunnel, &offered);
+  if (proto)
+    return tunnel_upgrade(c, key, proto);
+  proto = http_req_negotiate(rq, "Sec-WebSocket-Protocol",
+                             c->kind == STREAM_PORT_FORWARD ? pf_ws : rc_ws, &offered);
   if (offered && !proto)
     return respond(c->fd, 403, NULL, "requested protocol(s) are not supported\n");
   c->version = proto ? protocol_version(proto) : 1;
@@ -270,6 +299,8 @@ static void conn_main(void *arg)
   if (!c)
     return;
   c->ops->serve(c);
+  if (c->tunnel)
+    stream_tunnel_close(c, 1000);
   sconn_closed(c);
   shutdown(c->fd, SHUT_RDWR);
   sconn_unref(c);

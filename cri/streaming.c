@@ -25,6 +25,15 @@ int cri_streaming_start(struct cri *d, err_t **e)
   struct stream_handlers h = backends;
   h.ctx = d;
   struct stream_config c = {.address = d->cfg.stream_address};
+  /* tests only: a token lifetime short enough to see expire (default one minute) */
+  const char *ttl = getenv("CRISP_STREAM_TOKEN_TTL_MS");
+  if (ttl && *ttl) {
+    char *end;
+    unsigned long ms = strtoul(ttl, &end, 10);
+    if (*end || ms == 0 || ms > 3600000)
+      return err_set(e, ERR_INVALID, 0, "CRISP_STREAM_TOKEN_TTL_MS=%s: want 1..3600000 ms", ttl);
+    c.token_ttl_ms = (unsigned)ms;
+  }
   if (stream_server_new(&c, &h, &d->streams, e) < 0)
     return err_wrap(e, "streaming server on %s",
                     d->cfg.stream_address ? d->cfg.stream_address : "127.0.0.1:0");
