@@ -4,7 +4,8 @@ v4/v5.channel.k8s.io subprotocols kubelet's clients speak) opens it, and real co
 (busybox-static from the session registry, pods with CNI networking from pod_helpers) sit
 behind: `crisp-monitor exec` with pipes or a pty, the monitor's attach stream, and TCP
 connections made in the pod's network namespace. The SPDY side of the same server is
-covered by the unit tests and by hand with crictl."""
+covered by test_streaming_load.py. The core exec, attach and port-forward tests run
+under both the default handler and `runsc` (the syscall sandbox)."""
 import base64
 import hashlib
 import json
@@ -165,8 +166,13 @@ def run_ctr(node, pod, name, cmd, tty=False, stdin=False, stdin_once=False):
 
 
 @pytest.fixture
-def pod(node):
-    return node.run_pod()
+def handler():
+    return ""
+
+
+@pytest.fixture
+def pod(node, handler):
+    return node.run_pod(handler=handler)
 
 
 @pytest.fixture
@@ -189,6 +195,7 @@ def procs_named(needle):
 
 # ---- exec -------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("handler", ["", "runsc"])
 def test_exec_stdin_stdout_stderr_and_exit_code(node, sleeper):
     ws = WebSocket(exec_url(node, sleeper, ["sh", "-c", 'read l; echo "got $l"; echo oops >&2; exit 3'],
                             stdin=True))
@@ -201,6 +208,7 @@ def test_exec_stdin_stdout_stderr_and_exit_code(node, sleeper):
     assert st["details"]["causes"] == [{"reason": "ExitCode", "message": "3"}]
 
 
+@pytest.mark.parametrize("handler", ["", "runsc"])
 def test_exec_success_and_stdin_close_v5(node, sleeper):
     ws = WebSocket(exec_url(node, sleeper, ["sh", "-c", "cat; echo done"], stdin=True, stderr=False),
                    protocol="v5.channel.k8s.io")
@@ -212,6 +220,7 @@ def test_exec_success_and_stdin_close_v5(node, sleeper):
     assert status_of(out) == {"metadata": {}, "status": "Success"}
 
 
+@pytest.mark.parametrize("handler", ["", "runsc"])
 def test_exec_tty_resize(node, sleeper):
     ws = WebSocket(exec_url(node, sleeper, ["sh"], stdin=True, stderr=False, tty=True))
     resize(ws, 100, 30)
@@ -279,6 +288,7 @@ def test_exec_url_is_single_use(node, sleeper):
 
 # ---- attach -----------------------------------------------------------------------------
 
+@pytest.mark.parametrize("handler", ["", "runsc"])
 def test_attach_sees_output_and_detaching_leaves_the_container(node, pod):
     ctr = run_ctr(node, pod, "ticker", ["sh", "-c", "i=0; while :; do echo tick $i; echo tock $i >&2;"
                                         " i=$((i+1)); sleep 0.2; done"])
@@ -295,6 +305,7 @@ def test_attach_sees_output_and_detaching_leaves_the_container(node, pod):
     c.close()
 
 
+@pytest.mark.parametrize("handler", ["", "runsc"])
 def test_attach_stdin_round_trip(node, pod):
     ctr = run_ctr(node, pod, "echo", ["sh", "-c", 'while read l; do echo "got $l"; done'], stdin=True)
     ws = WebSocket(attach_url(node, ctr, stdin=True, stderr=False))
@@ -323,6 +334,7 @@ def test_attach_stdin_once_closes_stdin_after_the_first_session(node, pod):
     assert st.exit_code == 0
 
 
+@pytest.mark.parametrize("handler", ["", "runsc"])
 def test_attach_tty_resize(node, pod):
     ctr = run_ctr(node, pod, "tty", ["sh"], tty=True, stdin=True)
     ws = WebSocket(attach_url(node, ctr, stdin=True, stderr=False, tty=True))
@@ -357,6 +369,7 @@ def forward(node, pod, port, payload):
     return out.get(0, b""), out.get(1, b"").decode()
 
 
+@pytest.mark.parametrize("handler", ["", "runsc"])
 def test_port_forward_into_the_pod_network_namespace(node, pod):
     run_ctr(node, pod, "nc", ["busybox", "nc", "-ll", "-p", "8080", "-e", "cat"])
     data = b"hello through the pod's loopback\n"
