@@ -8,9 +8,9 @@
  * and the connection stays alive meanwhile (the server holds it for this thread).
  *
  * exec: `crisp-monitor exec` (runtimes/monitor.h) runs the command in the container with
- * ExecSync's isolation; crispd owns the other ends of its stdio: pipes, or a pty whose
- * master takes the resizes (TIOCSWINSZ) and whose slave becomes the command's
- * controlling terminal. The exit code becomes the session's status. A client that goes
+ * ExecSync's isolation; crispd owns the other ends of its stdio: pipes, or the master
+ * of a pty made in the container's own devpts (sent back over a socket pair), which
+ * takes the resizes (TIOCSWINSZ) and whose slave is the command's controlling terminal. The exit code becomes the session's status. A client that goes
  * away kills the command.
  * attach: a connection to the container's monitor (monitor_attach_*); a client that goes
  * away only detaches. */
@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +38,8 @@
 /* After the command exits, output still in the pipes is read for this long: a process
  * it left in the background may hold them open for ever (as ExecSync does). */
 #define EXEC_DRAIN_MS 2000
+/* the helper reported the command exec'd, so the pty was sent before: this is slack */
+#define PTY_RECEIVE_MS 5000
 
 /* --- stdin pump ------------------------------------------------------------------- */
 
@@ -96,6 +99,7 @@ struct exec_io {
   int in_w;          /* the command's stdin, our end (a dup of master with a tty) */
   int out_r, err_r;  /* its output, our ends (tty: out_r is master) */
   int stop_fd;       /* eventfd: the session is over, stdin writes give up */
+  int console;       /* tty: our end of the socket the pty's master arrives on */
 };
 
 static void close_fd(int *fd)
@@ -112,20 +116,46 @@ static void on_tty_resize(void *arg, uint16_t w, uint16_t h)
   ioctl(io->master, TIOCSWINSZ, &ws);
 }
 
-static int open_pty(struct exec_io *io, int *slave, err_t **e)
+/* The pty is made inside the container (its devpts instance, so the command's
+ * terminal has a name there); the command's side sends us the master over the
+ * socket pair made here (SCM_RIGHTS), before it execs. */
+static int open_console_socket(struct exec_io *io, int *theirs, err_t **e)
 {
-  io->master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (io->master < 0)
-    return err_sys(e, errno, "open a pty");
-  if (grantpt(io->master) < 0 || unlockpt(io->master) < 0)
-    return err_sys(e, errno, "unlock the pty");
-  *slave = ioctl(io->master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (*slave < 0)
-    return err_sys(e, errno, "open the pty's slave");
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    return err_sys(e, errno, "socketpair");
+  io->console = sv[0];
+  *theirs = sv[1];
+  return 0;
+}
+
+static int receive_master(struct exec_io *io, err_t **e)
+{
+  char byte;
+  struct iovec iov = {&byte, 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+  struct pollfd p = {.fd = io->console, .events = POLLIN};
+  if (poll(&p, 1, PTY_RECEIVE_MS) <= 0)
+    return err_set(e, ERR_INTERNAL, 0, "exec: the command's side sent no pty");
+  ssize_t n = recvmsg(io->console, &m, MSG_CMSG_CLOEXEC);
+  struct cmsghdr *cm = n == 1 ? CMSG_FIRSTHDR(&m) : NULL;
+  if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
+    return err_set(e, ERR_INTERNAL, n < 0 ? errno : 0, "exec: no pty from the command's side");
+  memcpy(&io->master, CMSG_DATA(cm), sizeof(int));
+  close_fd(&io->console);
   io->out_r = io->master;
   io->in_w = fcntl(io->master, F_DUPFD_CLOEXEC, 3);
   if (io->in_w < 0)
     return err_sys(e, errno, "dup the pty");
+  for (int i = 0; i < 2; i++) {
+    int fd = i ? io->in_w : io->out_r;
+    if (fcntl(fd, F_SETFL, O_NONBLOCK | fcntl(fd, F_GETFL)) < 0)
+      return err_sys(e, errno, "fcntl O_NONBLOCK");
+  }
   return 0;
 }
 
@@ -147,9 +177,8 @@ static int open_stdio(struct exec_io *io, const struct stream_opts *o, int child
   if (io->stop_fd < 0)
     return err_sys(e, errno, "eventfd");
   if (o->tty) {
-    if (open_pty(io, &child[0], e) < 0)
+    if (open_console_socket(io, &child[0], e) < 0)
       return -1;
-    child[1] = child[2] = child[0];
   } else if ((o->in && open_pipe(&io->in_w, &child[0], false, e) < 0) ||
              (o->out && open_pipe(&io->out_r, &child[1], true, e) < 0) ||
              (o->err && open_pipe(&io->err_r, &child[2], true, e) < 0)) {
@@ -273,6 +302,7 @@ static void exec_io_clear(struct exec_io *io)
   close_fd(&io->out_r);
   close_fd(&io->err_r);
   close_fd(&io->master);
+  close_fd(&io->console);
   close_fd(&io->stop_fd);
 }
 
@@ -282,14 +312,17 @@ static int exec_start(struct cri *d, struct stream_session *s, const struct stre
   const struct stream_opts *o = stream_session_opts(s);
   int child[3] = {-1, -1, -1};
   int rc = open_stdio(io, o, child, e);
-  if (rc == 0 && o->tty)   /* before the start: a size the client sent first applies at once */
-    stream_session_set_resize_cb(s, on_tty_resize, io);
-  struct exec_spec x = {.argv = r->argv, .argc = r->argc, .tty = o->tty, .stdin_open = o->in};
+  struct exec_spec x = {.argv = r->argv, .argc = r->argc, .tty = o->tty, .stdin_open = o->in,
+                        .console_socket = o->tty};
   if (rc == 0)
     rc = monitor_exec_start(d->monitor_helper, r->dir, &x, child[0], child[1], child[2], &io->x, e);
   for (int i = 0; i < 3; i++)
-    if (child[i] >= 0 && (i == 0 || child[i] != child[0]))
+    if (child[i] >= 0)
       close(child[i]);
+  if (rc == 0 && o->tty)
+    rc = receive_master(io, e);
+  if (rc == 0 && o->tty)   /* a size the client sent before now applies at once */
+    stream_session_set_resize_cb(s, on_tty_resize, io);
   return rc;
 }
 
@@ -297,7 +330,7 @@ void cri_stream_exec(void *ctx, struct stream_session *s, void *req)
 {
   struct cri *d = ctx;
   const struct stream_req *r = req;
-  struct exec_io io = {.master = -1, .in_w = -1, .out_r = -1, .err_r = -1, .stop_fd = -1};
+  struct exec_io io = {.master = -1, .in_w = -1, .out_r = -1, .err_r = -1, .stop_fd = -1, .console = -1};
   struct pump u = {.s = s, .write = exec_stdin, .client_gone = exec_client_gone, .arg = &io};
   err_t *e = NULL;
   if (exec_start(d, s, r, &io, &e) < 0 ||

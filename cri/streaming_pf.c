@@ -13,6 +13,7 @@
 
 #include "base/cleanup.h"
 #include "base/file.h"
+#include "base/xalloc.h"
 #include "cri/internal.h"
 #include "cri/streaming.h"
 #include "net/netns_dial.h"
@@ -23,6 +24,7 @@
 struct pf_conn {
   struct stream_pipe *p;
   int fd;
+  char *to_pod_err;   /* the pod's side failed a write (set by client_to_pod) */
 };
 
 /* client -> pod, on a thread of its own: the client's EOF becomes shutdown(SHUT_WR)
@@ -39,6 +41,8 @@ static void *client_to_pod(void *arg)
       return NULL;
     }
     if (n < 0 || fd_write_all(c->fd, buf, (size_t)n, &e) < 0) {
+      if (n >= 0)     /* the pod's side failed, not the client: the client hears of it */
+        c->to_pod_err = xstrdup(e->msg);
       err_free(&e);   /* reset, gone, or the pod's side failed: the other copy ends too */
       shutdown(c->fd, SHUT_RDWR);
       return NULL;
@@ -46,8 +50,9 @@ static void *client_to_pod(void *arg)
   }
 }
 
-/* pod -> client on the pipe's thread, until the pod's side ends or fails. */
-static void pod_to_client(struct pf_conn *c)
+/* pod -> client on the pipe's thread, until the pod's side ends or fails; the errno
+ * of a failed read from the pod, 0 otherwise. */
+static int pod_to_client(struct pf_conn *c)
 {
   char buf[PF_CHUNK];
   err_t *e = NULL;
@@ -56,10 +61,10 @@ static void pod_to_client(struct pf_conn *c)
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
-      return;
+      return n < 0 ? errno : 0;
     if (stream_pipe_write(c->p, buf, (size_t)n, &e) < 0) {
       err_free(&e);
-      return;
+      return 0;
     }
   }
 }
@@ -95,13 +100,18 @@ static int forward(struct cri *d, struct stream_pipe *p, const struct stream_req
   pthread_attr_destroy(&attr);
   if (rc != 0)
     return err_sys(e, rc, "start a port-forward thread");
-  pod_to_client(&c);
+  int read_err = pod_to_client(&c);
   /* the pod's side is done: so is the forward (kubelet's and containerd's rule; a client
    * that waits for EOF would otherwise wait for ever) */
   stream_pipe_close_write(p);
   stream_pipe_close_read(p);
   shutdown(fd, SHUT_RDWR);
   pthread_join(t, NULL);
+  cleanup_free char *werr = c.to_pod_err;
+  if (werr)   /* a reset by the pod reaches the client, as kubelet's copy error does */
+    return err_set(e, ERR_UNAVAILABLE, 0, "%s", werr);
+  if (read_err && read_err != EPIPE)
+    return err_sys(e, read_err, "read from the pod");
   return 0;
 }
 

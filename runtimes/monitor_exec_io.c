@@ -36,12 +36,14 @@ static char **exec_argv(const char *helper, const char *state_dir, const struct 
   size_t n = 0;
   while (x->argv[n])
     n++;
-  char **argv = xcalloc(n + 7, sizeof(char *));
+  char **argv = xcalloc(n + 8, sizeof(char *));
   size_t i = 0;
   argv[i++] = (char *)helper;
   argv[i++] = "exec";
   if (x->tty)
     argv[i++] = "--tty";
+  if (x->console_socket)
+    argv[i++] = "--console-socket";
   if (in)
     argv[i++] = "--stdin";
   argv[i++] = (char *)state_dir;

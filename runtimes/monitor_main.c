@@ -193,6 +193,7 @@ static int wait_exec_traced(pid_t pid, int sig_fd, struct sbx_tracer *t)
 struct exec_flags {
   bool tty;     /* fds 0-2 are a pty's slave: the command's controlling terminal */
   bool in;      /* fd 0 is the command's stdin (else /dev/null) */
+  bool console; /* tty: fd 0 is a unix socket; the pty is made in the container */
 };
 
 static int exec_start(const char *dir, char **argv, const struct exec_flags *f,
@@ -218,7 +219,7 @@ static int exec_start(const char *dir, char **argv, const struct exec_flags *f,
   *spec_out = spec;   /* the tracer keeps pointers into it */
   if (mon_sbx_prepare(spec, dir, false, sbx, e) < 0)
     return -1;
-  struct exec_spec x = {.argv = argv, .tty = f->tty, .stdin_open = f->in};
+  struct exec_spec x = {.argv = argv, .tty = f->tty, .stdin_open = f->in, .console_socket = f->console};
   while (argv[x.argc])
     x.argc++;
   struct ctr_stdio io = {.in = f->in || f->tty ? 0 : -1, .out = 1, .err = 2};
@@ -278,7 +279,7 @@ static int exec_main(const char *dir, char **argv, const struct exec_flags *f)
   return rc;
 }
 
-/* exec [--tty] [--stdin] STATE_DIR -- COMMAND [ARG...] */
+/* exec [--tty] [--stdin] [--console-socket] STATE_DIR -- COMMAND [ARG...] */
 static int exec_args(int argc, char **argv)
 {
   struct exec_flags f = {0};
@@ -288,6 +289,8 @@ static int exec_args(int argc, char **argv)
       f.tty = true;
     else if (strcmp(argv[i], "--stdin") == 0)
       f.in = true;
+    else if (strcmp(argv[i], "--console-socket") == 0)
+      f.console = f.tty = true;
     else
       return -1;
   }
@@ -304,6 +307,6 @@ int monitor_main(int argc, char **argv)
   if (rc >= 0)
     return rc;
   fprintf(stderr, "usage: crisp-monitor start STATE_DIR\n"
-                  "       crisp-monitor exec [--tty] [--stdin] STATE_DIR -- COMMAND [ARG...]\n");
+                  "       crisp-monitor exec [--tty] [--stdin] [--console-socket] STATE_DIR -- COMMAND [ARG...]\n");
   return 2;
 }

@@ -153,6 +153,9 @@ struct exec_spec {
   size_t argc;
   bool tty;
   bool stdin_open;
+  /* tty: the pty is made inside the container (its /dev/pts/ptmx) and its master
+   * sent over stdin, a unix socket, as runc's --console-socket (SCM_RIGHTS) */
+  bool console_socket;
 };
 
 void spec_free(struct ctr_spec *s);

@@ -47,6 +47,8 @@
 # env: BENCH_LC_PODS (50), BENCH_LC_WORKERS (2), BENCH_LC_ROUNDS (5), BENCH_LC_WARMUP (2),
 #      BENCH_LC_MEM_PODS (20), BENCH_LC_SUBNETS, CRISPD_ARGS (extra crispd flags),
 #      BENCH_LC_KEEP=1 keeps the temp dir (daemon logs; everything else is still undone)
+#      BENCH_MODE=streaming runs streaming_bench.py on the same setup instead (what
+#      test/bench/streaming.sh does)
 set -euo pipefail
 B=${1:?usage: lifecycle.sh BUILD_DIR}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -337,9 +339,23 @@ wait_sock "$W/ctrd/containerd.sock" "$CTRD_PID"
 sleep 2
 
 echo
+set +e
+if [ "${BENCH_MODE:-lifecycle}" = streaming ]; then   # test/bench/streaming.sh
+	echo "streaming: exec round trip and port-forward throughput, one pod per daemon," \
+		"CNI bridge networking (crispd $SUBNET_CRISP, containerd $SUBNET_CTRD)"
+	"$PY" "$HERE/streaming_bench.py" --pygen "$B/py" --busybox "$BUSYBOX" --pause "$PAUSE" \
+		--rounds "${BENCH_ST_ROUNDS:-3}" --execs "${BENCH_ST_EXECS:-20}" \
+		--bytes "$((${BENCH_ST_MIB:-256} << 20))" --conns "${BENCH_ST_CONNS:-8}" \
+		--daemon "crispd,$W/crisp/crisp.sock,$CRISP_PID,$W/run/crisp,/$CG_CRISP,$W/crisp/logs,$SUBNET_CRISP" \
+		--daemon "containerd,$W/ctrd/containerd.sock,$CTRD_PID,$W/ctrd,/$CG_CTRD,$W/ctrd/logs,$SUBNET_CTRD"
+	rc=$?
+	[ $rc -eq 0 ] || { echo "streaming.sh: failed; crispd log:" >&2; tail -20 "$W/crisp/log" >&2
+		echo "containerd log:" >&2; tail -20 "$W/ctrd/log" >&2; exit $rc; }
+	echo "containerd: $("$CONTAINERD" --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1 {print $3}')"
+	exit 0
+fi
 echo "pod+container lifecycle: ${BENCH_LC_PODS:-50} pods per daemon, ${BENCH_LC_WORKERS:-2} at a time," \
 	"CNI bridge networking (crispd $SUBNET_CRISP, containerd $SUBNET_CTRD)"
-set +e
 "$PY" "$HERE/lifecycle_bench.py" --pygen "$B/py" --busybox "$BUSYBOX" --pause "$PAUSE" \
 	--pods "${BENCH_LC_PODS:-50}" --workers "${BENCH_LC_WORKERS:-2}" \
 	--rounds "${BENCH_LC_ROUNDS:-5}" --warmup "${BENCH_LC_WARMUP:-2}" \

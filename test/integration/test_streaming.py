@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import socket
 import struct
 import threading
@@ -233,6 +234,18 @@ def test_exec_tty_resize(node, sleeper):
     ws.send(STDIN, b"exit 5\r")
     out = ws.collect()
     assert status_of(out)["details"]["causes"][0]["message"] == "5"
+
+
+@pytest.mark.parametrize("handler", ["", "runsc"])
+def test_exec_tty_is_a_terminal_of_the_container(node, sleeper):
+    # the pty comes from the container's own devpts, so it has a name in there
+    ws = WebSocket(exec_url(node, sleeper, ["sh", "-c", "tty; ls /dev/pts; [ -t 0 ] && [ -t 1 ] && "
+                                            "echo both-ttys"], stdin=True, stderr=False, tty=True))
+    out = ws.collect()
+    lines = out[STDOUT].decode().replace("\r", "").split()
+    assert re.fullmatch(r"/dev/pts/\d+", lines[0]), lines
+    assert lines[0].rsplit("/", 1)[1] in lines[1:] and "both-ttys" in lines
+    assert status_of(out)["status"] == "Success"
 
 
 def test_exec_runs_with_the_containers_isolation(node, pod):

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Streaming benchmark driver (test/bench/streaming.sh sets up the daemons): crispd and
+containerd in the same run, each with one pod (CNI networking, kubelet's default
+namespaces) and one busybox container serving TCP in the pod's network namespace:
+
+- exec round trip: an Exec RPC for `true`, then the streaming URL opened over SPDY as
+  `crictl exec <ctr> true` does (upgrade, error/stdout/stderr streams), until the
+  status arrives; and ExecSync `true` for comparison;
+- port-forward throughput: PortForward, one SPDY connection, BYTES from the pod's
+  `head -c BYTES /dev/zero` behind `nc` read through one forwarded connection (MB/s),
+  and through CONNS forwarded connections at once on one SPDY session (aggregate).
+
+Each measurement runs in rounds alternating between the daemons; medians and the
+ratios are printed. The client is test/integration/spdy_client.py (Python, the same
+for both daemons)."""
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "../integration"))
+from lifecycle_bench import Daemon, fail  # noqa: E402
+from spdy_client import SpdyConn, port_forward, remote_command, status  # noqa: E402
+
+MB = 1 << 20
+PF_PORT = 8080
+
+
+def setup(d, image, pb):
+    cfg = d.pod_config("streaming")
+    pod = d.run_pod(cfg)
+    ns = pb.NamespaceOption(network=pb.POD, pid=pb.CONTAINER, ipc=pb.POD)
+    ccfg = pb.ContainerConfig(
+        metadata=pb.ContainerMetadata(name="srv", attempt=0), image=pb.ImageSpec(image=image),
+        command=["busybox", "nc", "-ll", "-p", str(PF_PORT), "-e", "sh", "-c",
+                 'exec head -c "$(cat /size)" /dev/zero'],
+        log_path="srv/0.log",
+        linux=pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(
+            namespace_options=ns)))
+    cid = d.rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pod, config=ccfg,
+                                                         sandbox_config=cfg), timeout=120).container_id
+    d.start(cid)
+    return pod, cid
+
+
+def set_size(d, pb, cid, n):
+    r = d.rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["sh", "-c", f"echo {n} > /size"],
+                                         timeout=10), timeout=30)
+    if r.exit_code:
+        fail(f"{d.name}: cannot write /size: {r.stderr!r}")
+
+
+def exec_streaming(d, pb, cid):
+    t0 = time.perf_counter()
+    url = d.rt.Exec(pb.ExecRequest(container_id=cid, cmd=["true"], stdout=True, stderr=True),
+                    timeout=30).url
+    c = SpdyConn(url, "v4.channel.k8s.io")
+    s = remote_command(c)
+    st = status(s, timeout=30)
+    dt = time.perf_counter() - t0
+    c.close()
+    if st and st.get("status") != "Success":
+        fail(f"{d.name}: exec true: {st}")
+    return dt
+
+
+def exec_sync(d, pb, cid):
+    t0 = time.perf_counter()
+    r = d.rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["true"], timeout=10), timeout=30)
+    dt = time.perf_counter() - t0
+    if r.exit_code:
+        fail(f"{d.name}: ExecSync true exited {r.exit_code}")
+    return dt
+
+
+def forward(d, pb, pod, conns, size):
+    """Seconds to read size bytes through each of conns forwarded connections at once."""
+    url = d.rt.PortForward(pb.PortForwardRequest(pod_sandbox_id=pod, port=[PF_PORT]), timeout=30).url
+    c = SpdyConn(url, "portforward.k8s.io")
+    got = [0] * conns
+    t0 = time.perf_counter()
+    pairs = []
+    for i in range(conns):
+        def count(b, i=i):
+            got[i] += len(b)
+        data, err = port_forward(c, PF_PORT, str(i))
+        data.on_data = count
+        pairs.append((data, err))
+    for data, _ in pairs:
+        data.fin.wait(300)
+    dt = time.perf_counter() - t0
+    c.close()
+    if got != [size] * conns:
+        fail(f"{d.name}: port-forward read {got}, wanted {size} each: "
+             f"{[bytes(e.data) for _, e in pairs if e.data][:1]}")
+    return dt
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pygen", required=True)
+    ap.add_argument("--busybox", required=True)
+    ap.add_argument("--pause", required=True)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--execs", type=int, default=20, help="exec round trips per daemon and round")
+    ap.add_argument("--bytes", type=int, default=256 * MB)
+    ap.add_argument("--conns", type=int, default=8)
+    ap.add_argument("--daemon", action="append", required=True,
+                    help="NAME,SOCK,PID,MARK,CGPARENT,LOGDIR,SUBNET")
+    a = ap.parse_args()
+    sys.path.insert(0, a.pygen)
+    import grpc
+    import api_pb2 as pb
+    import api_pb2_grpc
+    ds = [Daemon(s, grpc, pb, api_pb2_grpc) for s in a.daemon]
+    res = {d.name: {"exec": [], "execsync": [], "pf1": [], "pfn": []} for d in ds}
+    try:
+        targets = {}
+        for d in ds:
+            for ref in (a.busybox, a.pause):
+                d.pull(ref)
+            targets[d.name] = setup(d, a.busybox, pb)
+        for d in ds:   # warm up: the streaming server's first token starts its threads
+            pod, cid = targets[d.name]
+            exec_streaming(d, pb, cid)
+            exec_sync(d, pb, cid)
+            set_size(d, pb, cid, MB)
+            forward(d, pb, pod, 1, MB)
+        per_conn = a.bytes // a.conns
+        for r in range(a.rounds):
+            for d in (ds if r % 2 == 0 else list(reversed(ds))):
+                pod, cid = targets[d.name]
+                x = res[d.name]
+                x["exec"] += [exec_streaming(d, pb, cid) for _ in range(a.execs)]
+                x["execsync"] += [exec_sync(d, pb, cid) for _ in range(a.execs)]
+                set_size(d, pb, cid, a.bytes)
+                x["pf1"].append(a.bytes / MB / forward(d, pb, pod, 1, a.bytes))
+                set_size(d, pb, cid, per_conn)
+                x["pfn"].append(a.conns * per_conn / MB / forward(d, pb, pod, a.conns, per_conn))
+    finally:
+        for d in ds:
+            d.sweep()
+
+    c, k = res[ds[0].name], res[ds[1].name]
+    med = statistics.median
+    print(f"\n{'measure':<44} {'crispd':>10} {'containerd':>11}  {'ratio':>6}")
+    rows = [("exec `true` via streaming URL (SPDY), ms", "exec", 1000, False),
+            ("ExecSync `true`, ms", "execsync", 1000, False),
+            (f"port-forward, 1 connection, {a.bytes // MB} MiB, MB/s", "pf1", 1, True),
+            (f"port-forward, {a.conns} connections at once, MB/s", "pfn", 1, True)]
+    ok = True
+    for label, key, scale, higher in rows:
+        cm, km = med(c[key]) * scale, med(k[key]) * scale
+        ratio = cm / km if higher else km / cm   # > 1: crispd better
+        ok = ok and (ratio >= 1 or key == "execsync")
+        print(f"{label:<44} {cm:10.1f} {km:11.1f}  {ratio:5.2f}x")
+    print(f"(medians of {a.rounds} alternating rounds; {a.execs} execs per round; ratio > 1 means "
+          f"crispd is faster)")
+    print(f"target: crispd at least as fast on exec round trip and port-forward: {'met' if ok else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
