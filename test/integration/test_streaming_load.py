@@ -259,6 +259,7 @@ def test_node_reaches_a_pods_host_port(node):
     assert wait_for(lambda: fetch(gateway), timeout=10, what="the hostPort") == b"hello from the pod\n"
     for a in addrs[1:]:
         assert fetch(a) == b"hello from the pod\n", f"hostPort through {a}"
+    print(f"\nhostPort {host_port} via {addrs} ok; via 127.0.0.1: {fetch('127.0.0.1')!r}")
     node.stop_pod(pod)
     assert fetch(gateway) is None   # the mapping went with the pod
 

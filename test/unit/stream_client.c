@@ -142,24 +142,69 @@ struct spdyc *spdyc_open(const char *url, const char *protocols, int *status, ch
   return c;
 }
 
+struct spdyc *spdyc_open_tunnel(const char *url, const char *protocol, int *status, char **chosen)
+{
+  cleanup_free char *sub = xasprintf("SPDY/3.1+%s", protocol);
+  struct wsc *w = wsc_open(url, sub, status, chosen);
+  if (!w)
+    return NULL;
+  struct spdyc *c = xcalloc(1, sizeof(*c));
+  c->fd = w->fd;
+  c->tun = w;
+  if (deflateInit(&c->def, Z_DEFAULT_COMPRESSION) != Z_OK ||
+      deflateSetDictionary(&c->def, stream_spdy_dict, STREAM_SPDY_DICT_LEN) != Z_OK ||
+      inflateInit(&c->inf) != Z_OK)
+    abort();
+  return c;
+}
+
+static void spdyc_send(struct spdyc *c, const void *p, size_t n)
+{
+  if (c->tun)
+    wsc_send(c->tun, 2, true, p, n);
+  else
+    send_all(c->fd, p, n);
+}
+
+/* More SPDY bytes into c->in: 1, 0 on EOF or a Close, -1 on timeout. */
+static int spdyc_more(struct spdyc *c, int timeout_ms)
+{
+  if (!c->tun)
+    return read_more(c->fd, &c->in, timeout_ms);
+  int op;
+  bool fin;
+  cleanup_buf struct buf pay = BUF_INIT;
+  int rc = wsc_read(c->tun, &op, &fin, &pay, timeout_ms);
+  if (rc <= 0)
+    return rc;
+  if (op == 8)
+    return 0;
+  if (op == 2 || op == 0)
+    buf_append(&c->in, pay.data, pay.len);
+  return 1;
+}
+
 void spdyc_close(struct spdyc *c)
 {
   if (!c)
     return;
   deflateEnd(&c->def);
   inflateEnd(&c->inf);
-  close(c->fd);
+  if (c->tun)
+    wsc_close(c->tun);
+  else
+    close(c->fd);
   buf_free(&c->in);
   free(c);
 }
 
-void spdyc_raw(struct spdyc *c, const void *p, size_t n) { send_all(c->fd, p, n); }
+void spdyc_raw(struct spdyc *c, const void *p, size_t n) { spdyc_send(c, p, n); }
 
 void spdyc_control(struct spdyc *c, uint16_t type, uint8_t flags, const void *p, size_t n)
 {
   cleanup_buf struct buf b = BUF_INIT;
   spdy_put_control(&b, type, flags, p, n);
-  send_all(c->fd, b.data, b.len);
+  spdyc_send(c, b.data, b.len);
 }
 
 static void put32(struct buf *b, uint32_t v)
@@ -197,8 +242,10 @@ void spdyc_data(struct spdyc *c, uint32_t id, const void *p, size_t n, bool fin)
 {
   uint8_t h[8];
   spdy_data_header(h, id, fin ? SPDY_FLAG_FIN : 0, (uint32_t)n);
-  send_all(c->fd, h, 8);
-  send_all(c->fd, p, n);
+  cleanup_buf struct buf b = BUF_INIT;
+  buf_append(&b, h, 8);
+  buf_append(&b, p, n);
+  spdyc_send(c, b.data, b.len);
 }
 
 static void inflate_headers(struct spdyc *c, const uint8_t *p, size_t n, struct spdyc_frame *f)
@@ -245,7 +292,7 @@ int spdyc_read(struct spdyc *c, struct spdyc_frame *f, int timeout_ms)
       c->in.len -= (size_t)n;
       return 1;
     }
-    int rc = read_more(c->fd, &c->in, timeout_ms);
+    int rc = spdyc_more(c, timeout_ms);
     if (rc <= 0)
       return rc;
   }

@@ -26,8 +26,10 @@ int tc_request(int fd, const char *method, const char *path, const char *headers
 bool tc_closed_within(int fd, int timeout_ms);
 
 /* --- SPDY ------------------------------------------------------------------------ */
+struct wsc;
 struct spdyc {
   int fd;
+  struct wsc *tun;        /* SPDY tunnelled in WebSocket binary messages, or NULL */
   z_stream def, inf;
   struct buf in;
 };
@@ -44,6 +46,9 @@ struct spdyc_frame {
 /* Upgrades to SPDY/3.1 offering protocols ("v4.channel.k8s.io, v3..."); NULL and
  * *status if the answer is not 101. *chosen (may be NULL) gets the negotiated one. */
 struct spdyc *spdyc_open(const char *url, const char *protocols, int *status, char **chosen);
+/* The same session inside a WebSocket asking for "SPDY/3.1+<protocol>" (client-go's
+ * tunneling dialer): each write one binary message, reads unwrapped. */
+struct spdyc *spdyc_open_tunnel(const char *url, const char *protocol, int *status, char **chosen);
 void spdyc_close(struct spdyc *c);
 /* SYN_STREAM with header pairs (name, value, ..., NULL). */
 void spdyc_syn(struct spdyc *c, uint32_t id, const char *const *kv);
