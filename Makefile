@@ -198,7 +198,7 @@ bench: deps-test $(BINS) $(B)/bin/crisp-bench $(PYGEN)
 	test/bench/run.sh $(abspath $(B))
 	test/bench/pull.sh $(abspath $(B))
 	BENCH_LC_SANDBOX=$${BENCH_LC_SANDBOX-runsc} test/bench/lifecycle.sh $(abspath $(B))
-	test/bench/streaming.sh $(abspath $(B))
+	BENCH_LC_SANDBOX=$${BENCH_LC_SANDBOX-runsc} test/bench/streaming.sh $(abspath $(B))
 
 # --- fuzzing (libFuzzer, clang) -------------------------------------------------
 # make fuzz runs every target for FUZZ_SECONDS on a copy of its seed corpus

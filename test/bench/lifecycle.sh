@@ -347,7 +347,8 @@ if [ "${BENCH_MODE:-lifecycle}" = streaming ]; then   # test/bench/streaming.sh
 		--rounds "${BENCH_ST_ROUNDS:-3}" --execs "${BENCH_ST_EXECS:-20}" \
 		--bytes "$((${BENCH_ST_MIB:-256} << 20))" --conns "${BENCH_ST_CONNS:-8}" \
 		--daemon "crispd,$W/crisp/crisp.sock,$CRISP_PID,$W/run/crisp,/$CG_CRISP,$W/crisp/logs,$SUBNET_CRISP" \
-		--daemon "containerd,$W/ctrd/containerd.sock,$CTRD_PID,$W/ctrd,/$CG_CTRD,$W/ctrd/logs,$SUBNET_CTRD"
+		--daemon "containerd,$W/ctrd/containerd.sock,$CTRD_PID,$W/ctrd,/$CG_CTRD,$W/ctrd/logs,$SUBNET_CTRD" \
+		${BENCH_LC_SANDBOX:+--daemon "crispd-$BENCH_LC_SANDBOX,$W/crisp/crisp.sock,$CRISP_PID,$W/run/crisp,/$CG_CRISP,$W/crisp/logs,$SUBNET_CRISP,$BENCH_LC_SANDBOX"}
 	rc=$?
 	[ $rc -eq 0 ] || { echo "streaming.sh: failed; crispd log:" >&2; tail -20 "$W/crisp/log" >&2
 		echo "containerd log:" >&2; tail -20 "$W/ctrd/log" >&2; exit $rc; }

@@ -31,7 +31,7 @@ PF_PORT = 8080
 
 
 def setup(d, image, pb):
-    cfg = d.pod_config("streaming")
+    cfg = d.pod_config(f"streaming-{d.name}")
     pod = d.run_pod(cfg)
     ns = pb.NamespaceOption(network=pb.POD, pid=pb.CONTAINER, ipc=pb.POD)
     ccfg = pb.ContainerConfig(
@@ -146,8 +146,10 @@ def main():
             d.sweep()
 
     c, k = res[ds[0].name], res[ds[1].name]
+    extra = ds[2:]   # crispd with the sandbox handler, if asked for
     med = statistics.median
-    print(f"\n{'measure':<44} {'crispd':>10} {'containerd':>11}  {'ratio':>6}")
+    print(f"\n{'measure':<44} {'crispd':>10} {'containerd':>11}  {'ratio':>6}"
+          + "".join(f"  {d.name:>14}" for d in extra))
     rows = [("exec `true` via streaming URL (SPDY), ms", "exec", 1000, False),
             ("ExecSync `true`, ms", "execsync", 1000, False),
             (f"port-forward, 1 connection, {a.bytes // MB} MiB, MB/s", "pf1", 1, True),
@@ -157,7 +159,8 @@ def main():
         cm, km = med(c[key]) * scale, med(k[key]) * scale
         ratio = cm / km if higher else km / cm   # > 1: crispd better
         ok = ok and (ratio >= 1 or key == "execsync")
-        print(f"{label:<44} {cm:10.1f} {km:11.1f}  {ratio:5.2f}x")
+        print(f"{label:<44} {cm:10.1f} {km:11.1f}  {ratio:5.2f}x"
+              + "".join(f"  {med(res[d.name][key]) * scale:14.1f}" for d in extra))
     print(f"(medians of {a.rounds} alternating rounds; {a.execs} execs per round; ratio > 1 means "
           f"crispd is faster)")
     print(f"target: crispd at least as fast on exec round trip and port-forward: {'met' if ok else 'MISSED'}")
