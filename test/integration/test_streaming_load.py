@@ -229,12 +229,17 @@ def test_tunnel_refuses_what_it_does_not_speak(node, pod):
 
 # ---- hostPort ---------------------------------------------------------------------------
 
-def node_addresses():
-    """IPv4 addresses of this machine's own interfaces, loopback excepted."""
+def node_address():
+    """The IPv4 address of the interface the default route uses (the node IP), or None."""
     import subprocess
-    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True,
-                         text=True).stdout
-    return [l.split()[3].split("/")[0] for l in out.splitlines()]
+    route = subprocess.run(["ip", "-4", "-o", "route", "show", "default"], capture_output=True,
+                           text=True).stdout.split()
+    if "dev" not in route:
+        return None
+    dev = route[route.index("dev") + 1]
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", dev, "scope", "global"],
+                         capture_output=True, text=True).stdout.split()
+    return out[3].split("/")[0] if len(out) > 3 else None
 
 
 def test_node_reaches_a_pods_host_port(node):
@@ -258,11 +263,11 @@ def test_node_reaches_a_pods_host_port(node):
                 return s.recv(100)
         except OSError:
             return None
-    addrs = [gateway] + [a for a in node_addresses() if a != gateway and a != pod_ip]
+    # portmap also DNATs 127.0.0.1 (route_localnet on the bridge, then masquerade)
+    addrs = [gateway, "127.0.0.1"] + [a for a in (node_address(),) if a and a != pod_ip]
     assert wait_for(lambda: fetch(gateway), timeout=10, what="the hostPort") == b"hello from the pod\n"
     for a in addrs[1:]:
         assert fetch(a) == b"hello from the pod\n", f"hostPort through {a}"
-    print(f"\nhostPort {host_port} via {addrs} ok; via 127.0.0.1: {fetch('127.0.0.1')!r}")
     node.stop_pod(pod)
     assert fetch(gateway) is None   # the mapping went with the pod
 
