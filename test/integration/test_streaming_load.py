@@ -205,8 +205,8 @@ def test_exec_and_attach_over_spdy(node, transport, handler):
                  tunnel=tunnel)
     s = remote_command(c, stdin=True, tty=True)
     s["resize"].write(b'{"Width":77,"Height":22}')
-    s["stdin"].write(b"stty size; [ -t 1 ] && echo is-a-tty\r")
-    wait_for(lambda: b"is-a-tty\r\n" in s["stdout"].data, what="tty output")
+    s["stdin"].write(b"stty size; [ -t 1 ] && echo is-a-tty-$((40+2))\r")   # not the echo
+    wait_for(lambda: b"is-a-tty-42\r\n" in s["stdout"].data, what="tty output")
     assert b"22 77\r\n" in s["stdout"].data
     s["stdin"].write(b"exit 3\r")
     assert status(s)["details"]["causes"][0]["message"] == "3"
