@@ -12,6 +12,8 @@
  * "SPDY/3.1+<protocol>" carries SPDY in its binary messages (stream_tunnel.c).
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +319,11 @@ void stream_srv_accepted(struct stream_server *s, int fd)
   if (room)
     s->handshaking++;
   pthread_mutex_unlock(&s->mu);
+  /* small frames (SYN_REPLY, a status, a prompt) go out at once: with Nagle each one
+   * after the first would wait for the client's delayed ACK (40 ms), as kubelet's and
+   * containerd's Go sockets never do */
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   /* a stuck client must not hold a writer forever (the idle timeout, at most) */
   struct timeval tv = {.tv_sec = s->cfg.idle_timeout_ms / 1000, .tv_usec = s->cfg.idle_timeout_ms % 1000 * 1000};
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));

@@ -5,6 +5,8 @@
  * client's EOF is passed on as shutdown(SHUT_WR), so a request/response exchange works
  * with half-close; the pod's EOF (or failure) ends the whole forward, as in containerd. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +94,8 @@ static int forward(struct cri *d, struct stream_pipe *p, const struct stream_req
   if (netns_dial_loopback(netns, stream_pipe_port(p), &c.fd, e) < 0)
     return -1;
   cleanup_close int fd = c.fd;
+  int one = 1;   /* as on the client's side: a forwarded request/response must not wait */
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, PF_STACK);
