@@ -219,8 +219,13 @@ int seccomp_prepare(const struct ctr_spec *s, struct seccomp_filter **out, err_t
   if (s->privileged || s->seccomp == SECCOMP_UNCONFINED)
     return 0;
   uint64_t caps = priv_effective_caps(s).bounding;
+  /* in the sandbox, syslog never reaches the kernel: the sandbox's own filter stops it
+   * for the tracer, which reads the sandbox's log (and a trap outranks an allow), so
+   * the profile lets it through as it would with CAP_SYSLOG, and dmesg works as in
+   * gVisor whatever the profile */
   if (s->seccomp == SECCOMP_RUNTIME_DEFAULT)
-    return seccomp_runtime_default(caps, out, e);
+    return seccomp_runtime_default(
+        s->executor == EXECUTOR_SANDBOX ? caps | (1ull << CAP_SYSLOG) : caps, out, e);
   if (!s->seccomp_profile || !*s->seccomp_profile)
     return err_set(e, ERR_INVALID, 0, "seccomp: a Localhost profile needs a profile path");
   return seccomp_profile_load(s->seccomp_profile, caps, out, e);

@@ -210,3 +210,18 @@ def test_sethostname_stays_inside_the_pod_and_uname_follows_it(node):
     assert node.sh(other, "uname -n")[1].strip() == "after"
     assert node.sh(admin, "uname -n; uname -r")[1].split() == ["after", "4.4.0"]
     assert platform.node() != "after"   # the node's own name is untouched
+
+
+@pytest.mark.parametrize("handler", ["", "runsc"])
+def test_dmesg_under_the_runtime_default_seccomp_profile(node, handler):
+    pod = node.run_pod(handler=handler)
+    sc = api_pb2.LinuxContainerSecurityContext(
+        seccomp=api_pb2.SecurityProfile(profile_type=api_pb2.SecurityProfile.RuntimeDefault))
+    c = node.run(pod, sc=sc)
+    code, out, err = node.sh(c, "dmesg | head -3")
+    _, status, _ = node.sh(c, "grep Seccomp: /proc/self/status")
+    assert status.split()[1] == "2"
+    if handler == "runsc":   # the sandbox's own log, as gVisor shows it under any profile
+        assert code == 0 and out.strip() and platform.release() not in out, err
+    else:
+        assert "Operation not permitted" in err
