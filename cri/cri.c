@@ -98,11 +98,12 @@ int cri_new(struct crisp_config *cfg, struct cri **out, err_t **e)
       cri_load_runtime_config(d, e) < 0 ||
       store_open(d->cfg.root, &d->store, e) < 0 || start_puller(d, e) < 0 ||
       objects_open(d->cfg.root, &d->objects, e) < 0 || open_trash(d, e) < 0 ||
-      cri_streaming_start(d, e) < 0) {
+      cri_streaming_start(d, e) < 0 || cri_exitwatch_start(d, e) < 0) {
     cri_free(d);
     return -1;
   }
   d->monitor_helper = helper_path("crisp-monitor");
+  cri_recover(d);
   cri_methods_build(d);
   *out = d;
   return 0;
@@ -136,6 +137,7 @@ void cri_free(struct cri *d)
     return;
   cri_stop(d, 0);
   cri_streaming_stop(d);   /* first: its sessions use the objects and the helper path */
+  cri_exitwatch_stop(d);
   cri_methods_free(d);
   events_free(d->events);
   objects_close(d->objects);
