@@ -377,12 +377,21 @@ static int remove_locked(struct cri *d, struct rpc_ctx *ctx, const char *id, err
   } else {
     err_free(e);
   }
-  cleanup_free char *root_dir = ctr_root_dir(d, id);
-  /* the writable layer goes into the trash: one rename here, the deletion off the call */
-  if (trash_put(d->trash, state_dir, e) < 0 || trash_put(d->trash, root_dir, e) < 0 ||
-      store_layers_release(d->store, id, e) < 0 || objects_ctr_remove(d->objects, id, e) < 0)
+  /* the record goes first: a crash from here on leaves only directories and a layer
+   * hold that no record names, which the next start removes (recover.c), never a
+   * listed container without its files */
+  if (objects_ctr_remove(d->objects, id, e) < 0)
     return -1;
   cri_stats_forget(id);
+  cleanup_free char *root_dir = ctr_root_dir(d, id);
+  err_t *re = NULL;
+  /* the writable layer goes into the trash: one rename here, the deletion off the call */
+  if (trash_put(d->trash, state_dir, &re) < 0 || trash_put(d->trash, root_dir, &re) < 0 ||
+      store_layers_release(d->store, id, &re) < 0) {
+    log_warn("a removed container's files stay until the next start", "ctr", id, "error",
+             re->msg, NULL);
+    err_free(&re);
+  }
   return 0;
 }
 
