@@ -82,6 +82,20 @@ static void finish_start(struct cri *d, const struct ctr_rec *r)
   ctr_rec_free(n);
 }
 
+/* A crispd killed inside cgroup_kill_all's freeze leaves the container frozen: it
+ * would be reported running and never run (nor log) again. */
+static void thaw(struct cri *d, const char *id)
+{
+  cleanup_free char *dir = cri_ctr_state_dir(d, id);
+  cleanup_free char *spec_path = path_join(dir, "spec.json");
+  struct ctr_spec *spec = NULL;
+  err_t *e = NULL;
+  if (spec_read(spec_path, &spec, &e) == 0 && cgroup_thaw(spec, &e) < 0)
+    warn("cannot thaw a container's cgroup", id, &e);
+  err_free(&e);
+  spec_free(spec);
+}
+
 static void recover_ctrs(struct cri *d)
 {
   struct ctr_rec **v;
@@ -98,9 +112,12 @@ static void recover_ctrs(struct cri *d)
   ctr_rec_list_free(v, n);
   /* after the updates: every started container's monitor is watched */
   objects_ctr_list(d->objects, NULL, &v, &n);
-  for (size_t i = 0; i < n; i++)
-    if (v[i]->start_requested && !*v[i]->start_error)
+  for (size_t i = 0; i < n; i++) {
+    if (v[i]->start_requested && !*v[i]->start_error) {
+      thaw(d, v[i]->id);
       cri_exitwatch_add(d, v[i]->id);
+    }
+  }
   ctr_rec_list_free(v, n);
 }
 

@@ -374,3 +374,36 @@ def test_a_full_disk_fails_the_pull_clearly_and_keeps_the_store(small_root, regi
     d.image.PullImage(api_pb2.PullImageRequest(image=api_pb2.ImageSpec(image=ref)), timeout=60)
     images = d.image.ListImages(api_pb2.ListImagesRequest(), timeout=10).images
     assert sorted(t for i in images for t in i.repo_tags) == sorted([small, ref])
+
+
+# ---- a kill cut short -----------------------------------------------------------------------
+
+def freezer_state_path(pid):
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, ctrls, rel = line.rstrip("\n").split(":", 2)
+            if "freezer" in ctrls.split(","):
+                return f"/sys/fs/cgroup/freezer{rel}/freezer.state"
+    return None
+
+
+def test_a_container_left_frozen_by_a_crash_runs_again_after_the_restart(node):
+    """StopContainer/RemoveContainer freeze the cgroup (v1) around their SIGKILL pass; a
+    crispd killed inside it left the container frozen, reported running, never logging."""
+    pod = node.run_pod()
+    ctr = node.run(pod, cmd=LOGGER)
+    with open(os.path.join(node.d.state, "containers", ctr, "pid")) as f:
+        pid = int(f.read())
+    path = freezer_state_path(pid)
+    if not path or not os.path.exists(path):
+        pytest.skip("no v1 freezer here")
+    with open(path, "w") as f:
+        f.write("FROZEN")
+    wait_for(lambda: open(path).read().strip() == "FROZEN", what="frozen")
+    node.d.stop(sig=signal.SIGKILL)
+    start_again(node)
+    assert open(path).read().strip() == "THAWED"
+    log = node.status(ctr).log_path
+    n = log_size(log)
+    wait_for(lambda: log_size(log) > n, timeout=5, what="the log growing again")
+    assert node.status(ctr).state == RUNNING
