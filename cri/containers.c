@@ -383,6 +383,7 @@ static int remove_locked(struct cri *d, struct rpc_ctx *ctx, const char *id, err
   if (objects_ctr_remove(d->objects, id, e) < 0)
     return -1;
   cri_stats_forget(id);
+  ctr_cache_drop(d->ctr_cache, id);
   cleanup_free char *root_dir = ctr_root_dir(d, id);
   err_t *re = NULL;
   /* the writable layer goes into the trash: one rename here, the deletion off the call */

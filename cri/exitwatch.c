@@ -56,6 +56,7 @@ static struct xw_entry *take(struct exitwatch *w, const char *id, uint64_t seq)
     struct xw_entry *x = *p;
     if ((id && strcmp(x->id, id) == 0) || (!id && x->seq == seq)) {
       *p = x->next;
+      ctr_cache_drop(w->d->ctr_cache, x->id);   /* "running" is not known any more */
       epoll_ctl(w->ep, EPOLL_CTL_DEL, x->pidfd, NULL);
       close(x->pidfd);
       return x;
@@ -220,8 +221,18 @@ void cri_exitwatch_add(struct cri *d, const char *id)
   err_t *e = NULL;
   bool alive = monitor_state(dir, &st, &e) == 0 && st.monitor_alive && !st.exited;
   err_free(&e);
-  if (alive)
+  if (alive) {
+    /* running, for as long as the entry is there: the watcher drops this (under w->mu)
+     * before it reports the exit */
+    pthread_mutex_lock(&w->mu);
+    for (struct xw_entry *x = w->list; x && st.started; x = x->next)
+      if (strcmp(x->id, id) == 0) {
+        ctr_cache_put(d->ctr_cache, id, &st);
+        break;
+      }
+    pthread_mutex_unlock(&w->mu);
     return;
+  }
   if (watching) {
     cri_ctr_stopped(d, id);
     return;
