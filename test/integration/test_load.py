@@ -5,8 +5,10 @@ CRISP_SOAK=1); 50 kubelet-like pollers (crisp-pleg, a C client: Python's GIL wou
 measured otherwise) calling ListContainers, ListPodSandbox, ContainerStatus and
 PodSandboxStatus in a loop while pods churn through a slow CNI plugin (a test plugin
 that sleeps 2 s on ADD and DEL) and 3 pulls of big images trickle in from a slow
-registry. The p99 of the status calls must stay under 5 ms (under a softer bound in
-`make test` when the machine is shared: CRISP_LOAD_P99_MS; the real figure is printed).
+registry. No status call may take as long as one slow CNI call, and their p99 must stay
+under 5 ms in the soak (pollers every second, as kubelet's PLEG); `make test` polls every
+250 ms and, since it also runs under ASan on a shared machine, uses a softer bound
+(CRISP_LOAD_P99_MS, 25 ms); the real figure is printed either way.
 
 Then crispd's RSS over many lifecycle cycles (CRISP_LOAD_CYCLES, a few hundred by
 default, 10,000 with CRISP_SOAK=1) must not grow beyond a small allowance."""
@@ -27,6 +29,8 @@ PODS = int(os.environ.get("CRISP_LOAD_PODS", "200" if SOAK else "30"))
 CYCLES = int(os.environ.get("CRISP_LOAD_CYCLES", "10000" if SOAK else "300"))
 LOAD_SECONDS = float(os.environ.get("CRISP_LOAD_SECONDS", "60" if SOAK else "20"))
 P99_MS = float(os.environ.get("CRISP_LOAD_P99_MS", "5" if SOAK else "25"))
+# kubelet's PLEG relists every second; a shorter interval is a harsher test
+INTERVAL_MS = int(os.environ.get("CRISP_LOAD_INTERVAL_MS", "1000" if SOAK else "250"))
 CLIENTS = 50
 HERE = os.path.dirname(os.path.abspath(__file__))
 PLEG = os.environ.get("CRISP_PLEG") or os.path.join(HERE, "../../build/bin/crisp-pleg")
@@ -131,7 +135,7 @@ def run_load(node, reg, bindir):
     for w in workers:
         w.start()
     time.sleep(1)   # the pulls and the first churn pods are under way
-    r = subprocess.run([PLEG, node.d.sock, str(LOAD_SECONDS), str(CLIENTS), "100", ids],
+    r = subprocess.run([PLEG, node.d.sock, str(LOAD_SECONDS), str(CLIENTS), str(INTERVAL_MS), ids],
                        capture_output=True, text=True, timeout=LOAD_SECONDS + 60)
     stop.set()
     for w in workers:
@@ -141,13 +145,17 @@ def run_load(node, reg, bindir):
     print(r.stdout.strip())
     status = [res[m] for m in ("ContainerStatus", "PodSandboxStatus")]
     p99 = max(s["p99_us"] for s in status) / 1000
-    print(f"status p99 {p99:.2f} ms (bound {P99_MS} ms), list p99 "
+    worst = max(s["max_us"] for s in status) / 1000
+    print(f"{CLIENTS} pollers every {INTERVAL_MS} ms: status p99 {p99:.2f} ms (bound {P99_MS} ms), "
+          f"max {worst:.1f} ms, list p99 "
           f"{res['ListContainers']['p99_us'] / 1000:.2f} ms, {churned[0]} pods churned through "
           f"the slow CNI, {len(pulled)} slow pulls done, crispd RSS {rss_kib(node.d.proc.pid)} KiB")
     assert errors == [], errors
     assert len(pulled) == 3 and churned[0] >= 2
     assert all(res[m]["errors"] == 0 for m in res), res
-    assert res["all"]["calls"] > CLIENTS * LOAD_SECONDS * 4   # ~10 rounds/s per client at most
+    assert res["all"]["calls"] > CLIENTS * (LOAD_SECONDS - 2) * 4 * 1000 / INTERVAL_MS / 2
+    # a status call that waited behind a CNI call (2 s) or a pull (seconds) would show here
+    assert worst < 1000, f"a status call took {worst:.0f} ms"
     assert p99 < P99_MS, f"status p99 {p99:.2f} ms over {P99_MS} ms"
     for p in pods:
         node.stop_pod(p)
