@@ -154,10 +154,9 @@ void cri_exitwatch_stop(struct cri *d)
   if (!w)
     return;
   uint64_t one = 1;
-  if (write(w->wake, &one, sizeof(one)) == sizeof(one))
-    pthread_join(w->thread, NULL);
-  else
-    pthread_cancel(w->thread), pthread_join(w->thread, NULL);
+  if (write(w->wake, &one, sizeof(one)) != sizeof(one))
+    pthread_cancel(w->thread);   /* an eventfd write cannot fail; if it did, no hang */
+  pthread_join(w->thread, NULL);
   while (w->list) {
     struct xw_entry *x = w->list;
     w->list = x->next;

@@ -199,7 +199,8 @@ static void recover_holds(struct cri *d)
   }
   for (size_t i = 0; i < n; i++) {
     struct ctr_rec *c = NULL;
-    if (objects_ctr_find(d->objects, h[i], &c, &e) == 0 && !c &&
+    /* containers hold layers by their ID; any other holder is not ours to judge */
+    if (is_id(h[i]) && objects_ctr_find(d->objects, h[i], &c, &e) == 0 && !c &&
         store_layers_release(d->store, h[i], &e) == 0)
       log_warn("released the layers of a container that is gone", "ctr", h[i], NULL);
     err_free(&e);
