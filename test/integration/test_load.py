@@ -63,6 +63,11 @@ def big_image(tag):
                              ("tag", "file", tag.encode())])])
 
 
+def sanitized(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return "libasan" in f.read()
+
+
 def parse_pleg(out):
     res = {}
     for line in out.splitlines():
@@ -156,6 +161,8 @@ def run_load(node, reg, bindir):
     assert res["all"]["calls"] > CLIENTS * (LOAD_SECONDS - 2) * 4 * 1000 / INTERVAL_MS / 2
     # a status call that waited behind a CNI call (2 s) or a pull (seconds) would show here
     assert worst < 1000, f"a status call took {worst:.0f} ms"
+    if sanitized(node.d.proc.pid):
+        return   # an ASan crispd is several times slower: only the bound above holds
     assert p99 < P99_MS, f"status p99 {p99:.2f} ms over {P99_MS} ms"
     for p in pods:
         node.stop_pod(p)
@@ -198,7 +205,6 @@ def cycles(node):
           f"growth after {warm} warm-up cycles: {growth} KiB")
     node.stop_pod(pod)
     node.remove_pod(pod)
-    with open(f"/proc/{node.d.proc.pid}/maps") as f:
-        if "libasan" in f.read():
-            return   # ASan's quarantine grows by design
+    if sanitized(node.d.proc.pid):
+        return   # ASan's quarantine grows by design
     assert growth < 2048, rss
