@@ -4,6 +4,7 @@
 #   make test       install, build, run unit tests (plain and ASan/UBSan) and integration tests
 #   make bench      benchmarks against Debian's containerd in the same run
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS (default 30)
+#   make soak       the crash and load suites' long variants (50 restarts, 200 pods, 10,000 cycles)
 #   make deps       install missing Debian packages
 #   make install    install binaries, default config and the systemd unit
 SHELL := /bin/bash
@@ -73,7 +74,7 @@ LIBS_ALL := $(LIB_CRI) $(LIB_IMAGE) $(LIB_RUNTIMES) $(LIB_SANDBOX) $(LIB_NET) $(
 
 BINS := $(B)/bin/crispd $(B)/bin/crisp-pull $(B)/bin/crisp-monitor $(B)/bin/crisp-sandbox
 
-.PHONY: all run test unit unit-plain unit-asan integration integration-asan bench fuzz fuzz-deps deps deps-test install clean \
+.PHONY: soak all run test unit unit-plain unit-asan integration integration-asan bench fuzz fuzz-deps deps deps-test install clean \
   fmt-check
 all: $(BINS)
 
@@ -172,12 +173,19 @@ unit-asan:
 	$(MAKE) --no-print-directory B=$(B)/asan SAN=1 unit-plain
 unit: unit-plain unit-asan
 
-integration: $(BINS) $(SANDBOX_TEST_BINS) $(PYGEN)
+# crisp-pleg: the load suite's status pollers (a C client, so Python's GIL is not measured)
+$(B)/bin/crisp-pleg: $(call obj,test/bench/crisp-pleg.c)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lgrpc -lgpr -pthread
+export CRISP_PLEG := $(abspath $(B)/bin/crisp-pleg)
+
+integration: $(BINS) $(SANDBOX_TEST_BINS) $(PYGEN) $(B)/bin/crisp-pleg
 	CRISPD=$(abspath $(B)/bin/crispd) CRISP_PYGEN=$(abspath $(B)/py) \
 	  $(PY) -m pytest -q -p no:cacheprovider test/integration $(PYTEST_ARGS)
 # the same suite against an ASan/UBSan crispd: any memory error or leak makes crispd
 # exit non-zero, which the harness's teardown turns into a failure
-integration-asan: $(PYGEN)
+integration-asan: $(PYGEN) $(B)/bin/crisp-pleg
 	$(MAKE) --no-print-directory B=$(B)/asan SAN=1 $(B)/asan/bin/crispd $(B)/asan/bin/crisp-pull \
 	  $(B)/asan/bin/crisp-monitor
 	CRISPD=$(abspath $(B)/asan/bin/crispd) CRISP_PYGEN=$(abspath $(B)/py) \
@@ -185,6 +193,12 @@ integration-asan: $(PYGEN)
 
 test: deps-test
 	$(MAKE) --no-print-directory all unit integration integration-asan
+
+# the long variants: 50 SIGKILL restarts, 200 pods under 50 pollers, 10,000 cycles
+soak: deps-test $(BINS) $(PYGEN) $(B)/bin/crisp-pleg
+	CRISP_SOAK=1 CRISPD=$(abspath $(B)/bin/crispd) CRISP_PYGEN=$(abspath $(B)/py) \
+	  $(PY) -m pytest -q -s -p no:cacheprovider test/integration/test_crash.py \
+	  test/integration/test_load.py $(PYTEST_ARGS)
 
 # --- benchmarks ---------------------------------------------------------------
 $(B)/bin/crisp-bench: $(call obj,test/bench/crisp-bench.c)

@@ -156,7 +156,7 @@ static int create(struct create_ctx *x, err_t **e)
   objects_new_id(x->id);
   struct ctr_rec r = {.id = x->id, .pod_id = x->pod->id, .config = (Runtime__V1__ContainerConfig *)cfg,
                       .image_id = x->img->id, .image_name = cfg->image->image, .log_path = "",
-                      .created_ns = now_ns(), .start_error = ""};
+                      .created_ns = now_ns(), .start_error = "", .creating = true};
   if (objects_ctr_add(x->d->objects, &r, e) < 0)
     return -1;
   cleanup_free char *log_path = NULL;
@@ -165,6 +165,7 @@ static int create(struct create_ctx *x, err_t **e)
     return -1;
   }
   r.log_path = log_path;
+  r.creating = false;
   if (objects_ctr_update(x->d->objects, &r, e) < 0) {
     create_undo(x);
     return -1;
@@ -254,6 +255,7 @@ int cri_start_container_rpc(struct cri *d, struct cri_call *c, const ProtobufCMe
     snprintf(p, sizeof(p), "%d", (int)pid);
     log_info("container started", "ctr", rec->id, "pid", p, NULL);
     cri_publish_event(d, rec->id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
+    cri_exitwatch_add(d, rec->id);
   }
   ctr_rec_free(rec);
   if (rc < 0)
@@ -342,11 +344,11 @@ int cri_stop_container_rpc(struct cri *d, struct cri_call *c, const ProtobufCMes
     return 0;  /* stopping or removing what is not there succeeds */
   objects_lock(d->objects, rec->id);
   int rc = cri_ctr_stop_locked(d, c->ctx, rec->id, in->timeout, e);
+  if (rc == 0)
+    cri_ctr_stopped(d, rec->id);   /* the event, unless the exit watcher sent it */
   objects_unlock(d->objects, rec->id);
-  if (rc == 0) {
+  if (rc == 0)
     log_info("container stopped", "ctr", rec->id, NULL);
-    cri_publish_event(d, rec->id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
-  }
   ctr_rec_free(rec);
   return rc < 0 ? err_wrap(e, "stop container %s", in->container_id) : 0;
 }
@@ -357,6 +359,7 @@ static int remove_locked(struct cri *d, struct rpc_ctx *ctx, const char *id, err
 {
   if (cri_ctr_stop_locked(d, ctx, id, 0, e) < 0)
     return -1;
+  cri_ctr_stopped(d, id);   /* STOPPED goes out before DELETED */
   cleanup_free char *state_dir = cri_ctr_state_dir(d, id);
   cleanup_free char *spec_path = path_join(state_dir, "spec.json");
   struct ctr_spec *spec = NULL;
@@ -374,12 +377,22 @@ static int remove_locked(struct cri *d, struct rpc_ctx *ctx, const char *id, err
   } else {
     err_free(e);
   }
-  cleanup_free char *root_dir = ctr_root_dir(d, id);
-  /* the writable layer goes into the trash: one rename here, the deletion off the call */
-  if (trash_put(d->trash, state_dir, e) < 0 || trash_put(d->trash, root_dir, e) < 0 ||
-      store_layers_release(d->store, id, e) < 0 || objects_ctr_remove(d->objects, id, e) < 0)
+  /* the record goes first: a crash from here on leaves only directories and a layer
+   * hold that no record names, which the next start removes (recover.c), never a
+   * listed container without its files */
+  if (objects_ctr_remove(d->objects, id, e) < 0)
     return -1;
   cri_stats_forget(id);
+  ctr_cache_drop(d->ctr_cache, id);
+  cleanup_free char *root_dir = ctr_root_dir(d, id);
+  err_t *re = NULL;
+  /* the writable layer goes into the trash: one rename here, the deletion off the call */
+  if (trash_put(d->trash, state_dir, &re) < 0 || trash_put(d->trash, root_dir, &re) < 0 ||
+      store_layers_release(d->store, id, &re) < 0) {
+    log_warn("a removed container's files stay until the next start", "ctr", id, "error",
+             re->msg, NULL);
+    err_free(&re);
+  }
   return 0;
 }
 
@@ -417,6 +430,8 @@ int cri_pod_containers_stop(struct cri *d, struct rpc_ctx *ctx, const char *pod_
   for (size_t i = 0; i < n && rc == 0; i++) {
     objects_lock(d->objects, v[i]->id);
     rc = cri_ctr_stop_locked(d, ctx, v[i]->id, 0, e);
+    if (rc == 0)
+      cri_ctr_stopped(d, v[i]->id);
     objects_unlock(d->objects, v[i]->id);
   }
   ctr_rec_list_free(v, n);

@@ -92,17 +92,19 @@ int cri_new(struct crisp_config *cfg, struct cri **out, err_t **e)
   pthread_mutex_init(&d->mu, NULL);
   clock_gettime(CLOCK_REALTIME, &d->started);
   d->events = events_new(EVENT_QUEUE_MAX);
+  d->ctr_cache = ctr_cache_new();
   /* a second crispd learns first that the socket is taken, before touching any state */
   if (rpc_socket_claim(d->cfg.listen, e) < 0 || mkdir_p(d->cfg.root, 0711, e) < 0 ||
       mkdir_p(d->cfg.state, 0711, e) < 0 || compile_sandboxes(d, e) < 0 ||
       cri_load_runtime_config(d, e) < 0 ||
       store_open(d->cfg.root, &d->store, e) < 0 || start_puller(d, e) < 0 ||
       objects_open(d->cfg.root, &d->objects, e) < 0 || open_trash(d, e) < 0 ||
-      cri_streaming_start(d, e) < 0) {
+      cri_streaming_start(d, e) < 0 || cri_exitwatch_start(d, e) < 0) {
     cri_free(d);
     return -1;
   }
   d->monitor_helper = helper_path("crisp-monitor");
+  cri_recover(d);
   cri_methods_build(d);
   *out = d;
   return 0;
@@ -136,6 +138,8 @@ void cri_free(struct cri *d)
     return;
   cri_stop(d, 0);
   cri_streaming_stop(d);   /* first: its sessions use the objects and the helper path */
+  cri_exitwatch_stop(d);
+  ctr_cache_free(d->ctr_cache);
   cri_methods_free(d);
   events_free(d->events);
   objects_close(d->objects);

@@ -23,6 +23,18 @@ struct ctr_view {
   int exit_code;
 };
 
+/* From the files; an exit is final and kept in memory from then on. */
+static int monitor_state_cached(struct cri *d, const char *id, struct ctr_runtime_state *st,
+                                err_t **e)
+{
+  cleanup_free char *dir = cri_ctr_state_dir(d, id);
+  if (monitor_state(dir, st, e) < 0)
+    return -1;
+  if (st->started && st->exited)
+    ctr_cache_put(d->ctr_cache, id, st);
+  return 0;
+}
+
 static void view(struct cri *d, const struct ctr_rec *r, struct ctr_view *v)
 {
   memset(v, 0, sizeof(*v));
@@ -37,9 +49,10 @@ static void view(struct cri *d, const struct ctr_rec *r, struct ctr_view *v)
     v->message = r->start_error;
     return;
   }
-  cleanup_free char *dir = cri_ctr_state_dir(d, r->id);
   err_t *e = NULL;
-  if (monitor_state(dir, &v->rt, &e) < 0 || !v->rt.started) {
+  if (ctr_cache_get(d->ctr_cache, r->id, &v->rt)) {
+    /* final, or running under a watched monitor: no file to read */
+  } else if (monitor_state_cached(d, r->id, &v->rt, &e) < 0 || !v->rt.started) {
     /* state gone (a reboot emptied the state dir): it cannot be running */
     err_free(&e);
     v->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;

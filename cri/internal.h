@@ -30,6 +30,8 @@ struct cri {
   char *monitor_helper;      /* path of crisp-monitor */
   struct stream_server *streams;   /* exec/attach/port-forward URLs (streaming.c) */
   struct trash *trash;       /* removed containers' dirs, deleted in the background */
+  struct exitwatch *exitwatch;     /* CONTAINER_STOPPED on exits (exitwatch.c) */
+  struct ctr_cache *ctr_cache;     /* containers' runtime state in memory (ctr_cache.c) */
   struct timespec started;
   pthread_mutex_t mu;     /* guards the fields below */
   char *pod_cidr;         /* from UpdateRuntimeConfig, "" until kubelet sends one */
@@ -105,6 +107,28 @@ CRI_RPC(cri_reopen_container_log_rpc);
 Runtime__V1__ContainerStatus *cri_ctr_status(struct cri *d, struct arena *a, const struct ctr_rec *r);
 void cri_publish_event(struct cri *d, const char *id, Runtime__V1__ContainerEventType type);
 void cri_publish_removed(struct cri *d, const struct ctr_rec *r);
+
+/* exitwatch.c: one thread that publishes CONTAINER_STOPPED when a container's monitor
+ * exits. add: a started container (publishes at once if it is already over);
+ * cri_ctr_stopped: a lifecycle call stopped it (publishes unless that already happened).
+ * Thread-safe. */
+int cri_exitwatch_start(struct cri *d, err_t **e);
+void cri_exitwatch_stop(struct cri *d);
+void cri_exitwatch_add(struct cri *d, const char *id);
+void cri_ctr_stopped(struct cri *d, const char *id);
+
+/* ctr_cache.c: a container's runtime state kept in memory while it is final (exited)
+ * or while the exit watcher watches its live monitor; see the file. get: true and *out
+ * on a hit. NULL cache: always a miss. Thread-safe. */
+struct ctr_runtime_state;
+struct ctr_cache *ctr_cache_new(void);
+void ctr_cache_free(struct ctr_cache *c);
+bool ctr_cache_get(struct ctr_cache *c, const char *id, struct ctr_runtime_state *out);
+void ctr_cache_put(struct ctr_cache *c, const char *id, const struct ctr_runtime_state *st);
+void ctr_cache_drop(struct ctr_cache *c, const char *id);
+
+/* recover.c: at start, undoes creates a crash cut short and removes what no record names. */
+void cri_recover(struct cri *d);
 
 /* update.c */
 CRI_RPC(cri_update_container_resources_rpc);

@@ -75,6 +75,7 @@ struct pod_rec *pod_rec_dup(const struct pod_rec *p)
   d->ready = p->ready;
   d->ip = xstrdup(p->ip ? p->ip : "");
   d->ip6 = xstrdup(p->ip6 ? p->ip6 : "");
+  d->creating = p->creating;
   atomic_init(&d->refs, 1);
   return d;
 }
@@ -111,6 +112,7 @@ struct ctr_rec *ctr_rec_dup(const struct ctr_rec *c)
   d->created_ns = c->created_ns;
   d->start_requested = c->start_requested;
   d->start_error = xstrdup(c->start_error ? c->start_error : "");
+  d->creating = c->creating;
   atomic_init(&d->refs, 1);
   return d;
 }
@@ -178,6 +180,8 @@ static void pod_json(const struct pod_rec *p, struct buf *b)
   buf_json_str(b, p->ip);
   buf_puts(b, ",\"ip6\":");
   buf_json_str(b, p->ip6);
+  if (p->creating)
+    buf_puts(b, ",\"creating\":true");
   buf_puts(b, ",\"config\":");
   put_hex(b, &p->config->base);
   buf_putc(b, '}');
@@ -200,6 +204,8 @@ static struct pod_rec *pod_parse(const json_t *j)
     return NULL;
   }
   p.created_ns = created;
+  if (json_bool(json_get(j, "creating"), &p.creating) < 0)
+    p.creating = false;   /* optional: only a record written mid-create has it */
   struct pod_rec *d = pod_rec_dup(&p);
   protobuf_c_message_free_unpacked(&p.config->base, NULL);
   return d;
@@ -215,8 +221,9 @@ static void ctr_json(const struct ctr_rec *c, struct buf *b)
     buf_json_str(b, v[i]);
     buf_putc(b, ',');
   }
-  buf_printf(b, "\"created_ns\":%lld,\"start_requested\":%s,\"config\":", (long long)c->created_ns,
-             c->start_requested ? "true" : "false");
+  buf_printf(b, "\"created_ns\":%lld,\"start_requested\":%s,%s\"config\":",
+             (long long)c->created_ns, c->start_requested ? "true" : "false",
+             c->creating ? "\"creating\":true," : "");
   put_hex(b, &c->config->base);
   buf_putc(b, '}');
 }
@@ -240,6 +247,8 @@ static struct ctr_rec *ctr_parse(const json_t *j)
     return NULL;
   }
   c.created_ns = created;
+  if (json_bool(json_get(j, "creating"), &c.creating) < 0)
+    c.creating = false;   /* optional: only a record written mid-create has it */
   struct ctr_rec *d = ctr_rec_dup(&c);
   protobuf_c_message_free_unpacked(&c.config->base, NULL);
   return d;

@@ -35,6 +35,7 @@ struct pod_rec {
   bool ready;                              /* false once stopped */
   char *ip;                                /* "" until networking assigns one */
   char *ip6;
+  bool creating;                           /* RunPodSandbox not finished (undone at start) */
   atomic_int refs;                         /* managed by objects.c */
 };
 
@@ -48,6 +49,7 @@ struct ctr_rec {
   int64_t created_ns;
   bool start_requested;                    /* StartContainer was called (maybe failed) */
   char *start_error;                       /* why the start failed, "" if it did not */
+  bool creating;                           /* CreateContainer not finished (undone at start) */
   atomic_int refs;                         /* managed by objects.c */
 };
 

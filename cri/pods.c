@@ -79,7 +79,8 @@ int cri_run_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const ProtobufCMe
   char id[65];
   objects_new_id(id);
   struct pod_rec p = {.id = id, .config = in->config, .handler = h->name,
-                      .created_ns = now_ns(), .ready = true, .ip = "", .ip6 = ""};
+                      .created_ns = now_ns(), .ready = true, .ip = "", .ip6 = "",
+                      .creating = true};
   objects_lock(d->objects, id);
   /* the record is reserved first (a duplicate name fails before touching the host),
    * then the host side is built; if that fails, both are undone */
@@ -91,6 +92,7 @@ int cri_run_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const ProtobufCMe
   if (rc == 0) {
     p.ip = ip4;
     p.ip6 = ip6;
+    p.creating = false;
     rc = objects_pod_update(d->objects, &p, e);
   }
   if (rc < 0 && added) {

@@ -676,3 +676,18 @@ int cgroup_kill_all(const struct ctr_spec *s, int sig, err_t **e)
     return err_set(e, ERR_NOT_FOUND, ENOENT, "cgroup kill: %s does not exist", dir);
   return rc < 0 ? err_wrap(e, "cgroup kill") : 0;
 }
+
+int cgroup_thaw(const struct ctr_spec *s, err_t **e)
+{
+  cleanup_ctx struct cg_ctx c;
+  if (ctx_init(s, &c, e) < 0)
+    return err_wrap(e, "cgroup thaw");
+  const struct cg_hier *h = cg_find(&c.l, CG_FREEZER);
+  if (!h || h->v2)
+    return 0;
+  cleanup_free char *dir = path_join(h->mount, c.rel);
+  cleanup_free char *now = NULL;
+  if (cg_read(dir, "freezer.state", &now, NULL) < 0 || strncmp(now, "THAWED", 6) == 0)
+    return 0;   /* gone, or not frozen */
+  return v1_freeze(dir, "THAWED") < 0 ? err_sys(e, errno, "cgroup thaw %s", dir) : 0;
+}

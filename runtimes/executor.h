@@ -78,5 +78,9 @@ int cgroup_update(const struct ctr_spec *s, const struct resources *r, err_t **e
 int cgroup_remove_dir(const char *parent, const char *name, err_t **e);
 /* Signals every process in the container's cgroup (for SIGKILL on stop/remove). */
 int cgroup_kill_all(const struct ctr_spec *s, int sig, err_t **e);
+/* Thaws the container's v1 freezer cgroup if it is frozen: cgroup_kill_all freezes
+ * around its SIGKILL pass, and a crispd killed inside that window leaves it frozen.
+ * No freezer, no cgroup or not frozen: 0. */
+int cgroup_thaw(const struct ctr_spec *s, err_t **e);
 
 #endif

@@ -178,11 +178,14 @@ class CgroupParents:
         """Kills (by PID) whatever a failed test left in these cgroups, removes them, and
         returns the PIDs it had to kill."""
         killed = set()
+        self.what = []
         for d in cgroup_dirs(self.root):
             for dirpath, _, filenames in os.walk(d):
                 if "cgroup.procs" in filenames:
                     with open(os.path.join(dirpath, "cgroup.procs")) as f:
-                        killed |= {int(p) for p in f.read().split()}
+                        pids = {int(p) for p in f.read().split()}
+                    killed |= pids
+                    self.what += [f"{p} in {dirpath}: {describe_procs([p])}" for p in pids]
         for p in killed:
             try:
                 os.kill(p, signal.SIGKILL)
@@ -200,7 +203,7 @@ def cgroup_parents():
     c = CgroupParents()
     yield c
     killed = c.cleanup()
-    assert not killed, f"container processes outlived their crispd: {killed}"
+    assert not killed, f"container processes outlived their crispd: {c.what}"
     assert cgroup_dirs(c.root) == [], "pod cgroup parents left behind"
 
 

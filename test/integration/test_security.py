@@ -3,6 +3,9 @@ read-only rootfs, capabilities, privileged, no_new_privs, seccomp, masked and re
 paths, pid and network isolation between pods and from the host, and bind mounts.
 Each escape is tried and must fail."""
 import os
+import shutil
+import stat
+import subprocess
 
 import grpc
 import pytest
@@ -300,3 +303,127 @@ def test_a_shared_pid_namespace_pod_sees_its_containers_processes(node):
     _, out, _ = node.sh(b, "ps -o args")
     assert "4444" in out and "5555" in out
     assert node.sh(a, "ls /proc | grep -c '^[0-9]'")[0] == 0
+
+
+# ---- crispd's own surface ----------------------------------------------------------------
+
+def connect_as(uid, path):
+    """Tries to connect to a unix socket as uid (a child process); returns the errno
+    name, or "ok"."""
+    code = ("import socket, errno, sys\n"
+            "s = socket.socket(socket.AF_UNIX)\n"
+            "try:\n"
+            "    s.connect(sys.argv[1]); print('ok')\n"
+            "except OSError as e:\n"
+            "    print(errno.errorcode[e.errno])\n")
+    r = subprocess.run(["/usr/bin/python3", "-c", code, path], capture_output=True, text=True,
+                       preexec_fn=lambda: (os.setgroups([]), os.setgid(uid), os.setuid(uid)),
+                       timeout=20)
+    return r.stdout.strip() or r.stderr
+
+
+def test_the_socket_is_root_only(crispd):
+    st = os.stat(crispd.sock)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert (st.st_uid, st.st_gid) == (0, 0)
+    assert stat.S_IMODE(st.st_mode) & 0o007 == 0, oct(st.st_mode)   # nothing for others
+    # the directories on the way let anyone through, so the refusal is the socket's own
+    for p in (crispd.base, os.path.dirname(crispd.base)):
+        os.chmod(p, 0o711)
+    assert connect_as(0, crispd.sock) == "ok"
+    assert connect_as(65534, crispd.sock) == "EACCES"
+    # and the state and root directories cannot be listed by others
+    for p in (crispd.root, crispd.state, os.path.dirname(crispd.sock)):
+        assert stat.S_IMODE(os.stat(p).st_mode) & 0o004 == 0, p
+
+
+@pytest.fixture(scope="session")
+def escape_bin(tmp_path_factory):
+    """escape_helper.c built static, in a directory to bind-mount into containers; a
+    setuid-root copy next to it."""
+    d = tmp_path_factory.mktemp("escape")
+    os.chmod(d, 0o755)
+    out = d / "escape"
+    subprocess.run(["gcc", "-static", "-O1", "-o", str(out),
+                    os.path.join(os.path.dirname(__file__), "escape_helper.c")], check=True)
+    suid = d / "escape-suid"
+    shutil.copy(out, suid)
+    os.chown(suid, 0, 0)
+    os.chmod(suid, 0o4755)
+    return str(d)
+
+
+def with_escape(escape_bin):
+    return [api_pb2.Mount(container_path="/x", host_path=escape_bin, readonly=True)]
+
+
+def test_a_container_cannot_reach_crispds_socket_or_state(node, pod, escape_bin):
+    ctr = node.run(pod, mounts=with_escape(escape_bin), sc=sc(capabilities=api_pb2.Capability(
+        add_capabilities=["SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH"])))
+    for path in (node.d.sock, node.d.state, node.d.root, os.path.dirname(node.d.sock),
+                 os.path.join(node.d.state, "containers", ctr)):
+        rc, out, _ = node.sh(ctr, f"ls -d {path} 2>&1; /x/escape connect {node.d.sock}")
+        assert "No such file" in out and "connect ENOENT" in out, (path, out)
+    # nothing of the host's file systems under crispd's dirs is mounted in
+    mounts = node.sh(ctr, "cat /proc/self/mountinfo")[1]
+    for path in (node.d.state, node.d.root, node.d.base):
+        assert not any(l.split()[4].startswith(path) for l in mounts.splitlines()), mounts
+    # crispd's process, and so its root and fds, are out of sight
+    rc, out, _ = node.sh(ctr, f"ls /proc/{node.d.proc.pid}/root 2>&1; "
+                              "grep -l crispd /proc/[0-9]*/cmdline 2>/dev/null")
+    assert "No such file" in out and "crispd" not in out.replace("No such file", ""), out
+    # its abstract and path sockets are not in the pod's network namespace either
+    assert node.d.sock not in node.sh(ctr, "cat /proc/net/unix")[1]
+
+
+def test_dropped_capabilities_cannot_be_regained(node, pod, escape_bin):
+    # root with every capability dropped: capset cannot raise them, a setuid-root binary
+    # does not bring them back (the bounding set is empty)
+    none = node.run(pod, name="none", mounts=with_escape(escape_bin),
+                    sc=sc(capabilities=api_pb2.Capability(drop_capabilities=["ALL"])))
+    rc, out, _ = node.sh(none, "/x/escape capset")
+    assert rc == 1 and out.strip() == "capset EPERM", out
+    for b in ("escape", "escape-suid"):
+        rc, out, _ = node.sh(none, f"/x/{b} ids")
+        assert rc == 0 and "capeff=0000000000000000 capprm=0000000000000000" in out, (b, out)
+    # a non-root user under no_new_privs: the setuid-root binary runs as that user
+    nnp = node.run(pod, name="nnp", mounts=with_escape(escape_bin),
+                   sc=sc(run_as_user=i64(1000), no_new_privs=True))
+    rc, out, _ = node.sh(nnp, "/x/escape-suid ids")
+    assert rc == 0 and "uid=1000 euid=1000 capeff=0000000000000000" in out, out
+    rc, out, _ = node.sh(nnp, "/x/escape-suid capset")
+    assert rc == 1 and "EPERM" in out, out
+    # a default container cannot add a capability outside its set either
+    plain = node.run(pod, name="plain", mounts=with_escape(escape_bin))
+    rc, out, _ = node.sh(plain, "/x/escape capset")
+    assert rc == 1 and "EPERM" in out, out
+
+
+def test_a_container_cannot_join_another_pods_namespaces(node, escape_bin):
+    p1 = node.run_pod(name="one")
+    p2 = node.run_pod(name="two")
+    # even with CAP_SYS_ADMIN (setns needs it), another pod's namespaces are out of reach
+    a = node.run(p1, name="a", mounts=with_escape(escape_bin), sc=sc(
+        capabilities=api_pb2.Capability(add_capabilities=["SYS_ADMIN", "SYS_PTRACE"]),
+        seccomp=unconfined()))
+    b = node.run(p2, name="b", cmd=["sleep", "7777"])
+    with open(os.path.join(node.d.state, "containers", b, "pid")) as f:
+        b_pid = int(f.read())
+    b_net = os.readlink(f"/proc/{b_pid}/ns/net")
+    pins = [os.path.join(node.d.state, "pods", p2, "ns", n) for n in ("net", "ipc", "uts")]
+    for path in [f"/proc/{b_pid}/ns/net", f"/proc/{b_pid}/ns/pid"] + pins:
+        rc, out, _ = node.sh(a, f"/x/escape setns {path}")
+        assert rc == 1 and out.startswith(("open ENOENT", "open EACCES", "setns EPERM")), (path, out)
+    # no process of a's pod namespace is b's
+    rc, out, _ = node.sh(a, "for p in /proc/[0-9]*; do readlink $p/ns/net; done | sort -u")
+    assert b_net not in out.split()
+
+
+def test_host_processes_are_visible_only_with_host_pid(node, escape_bin):
+    me = os.getpid()
+    plain = node.run(node.run_pod(name="plain"), name="plain")
+    rc, out, _ = node.sh(plain, "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '")
+    assert "pytest" not in out and "crispd" not in out
+    host = node.run(node.run_pod(name="hostpid", pid=api_pb2.NODE), name="host")
+    rc, out, _ = node.sh(host, f"cat /proc/{me}/cmdline | tr '\\0' ' '")
+    assert rc == 0 and "pytest" in out, out
