@@ -73,7 +73,7 @@ LIBS_ALL := $(LIB_CRI) $(LIB_IMAGE) $(LIB_RUNTIMES) $(LIB_SANDBOX) $(LIB_NET) $(
 
 BINS := $(B)/bin/crispd $(B)/bin/crisp-pull $(B)/bin/crisp-monitor $(B)/bin/crisp-sandbox
 
-.PHONY: all run test unit unit-plain unit-asan integration integration-asan bench fuzz fuzz-deps deps deps-test install clean \
+.PHONY: all run test unit unit-plain unit-asan integration integration-asan bench bench-sandbox fuzz fuzz-deps deps deps-test install clean \
   fmt-check
 all: $(BINS)
 
@@ -193,12 +193,16 @@ $(B)/bin/crisp-bench: $(call obj,test/bench/crisp-bench.c)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lgrpc -lgpr
 $(call obj,test/bench/crisp-bench.c): $(GEN_H)
 
-bench: deps-test $(BINS) $(B)/bin/crisp-bench $(PYGEN)
+bench: deps-test $(BINS) $(B)/bin/crisp-bench $(SANDBOX_TEST_BINS) $(PYGEN)
 	@$(call apt_missing,$(PKGS_BENCH))
 	test/bench/run.sh $(abspath $(B))
 	test/bench/pull.sh $(abspath $(B))
 	BENCH_LC_SANDBOX=$${BENCH_LC_SANDBOX-runsc} test/bench/lifecycle.sh $(abspath $(B))
 	BENCH_LC_SANDBOX=$${BENCH_LC_SANDBOX-runsc} test/bench/streaming.sh $(abspath $(B))
+	test/bench/sandbox.sh $(abspath $(B))
+# the sandbox alone: native vs crisp-sandbox vs runsc (ptrace platform)
+bench-sandbox: $(B)/bin/crisp-sandbox $(SANDBOX_TEST_BINS)
+	test/bench/sandbox.sh $(abspath $(B))
 
 # --- fuzzing (libFuzzer, clang) -------------------------------------------------
 # make fuzz runs every target for FUZZ_SECONDS on a copy of its seed corpus

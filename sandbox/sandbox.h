@@ -75,6 +75,10 @@ struct sbx_prog {
   unsigned short len;
 };
 int sbx_prog_build(const struct sbx_policy *p, struct sbx_prog *out, err_t **e);
+/* Same, through a cache of compiled programs in dir (~1.5 ms saved per start). dir must
+ * be owned by the caller and writable by no one else, else (or NULL) this just builds. */
+int sbx_prog_build_cached(const struct sbx_policy *p, const char *dir, struct sbx_prog *out,
+                          err_t **e);
 void sbx_prog_free(struct sbx_prog *prog);
 /* In the child, last thing before execve: sets no_new_privs (again, harmlessly) and
  * installs the program. Async-signal-safe, no malloc; returns 0 or -errno. */
