@@ -122,8 +122,9 @@ void sbx_tracer_free(struct sbx_tracer *t);
 
 /* PTRACE_SEIZE the root (EXITKILL|TRACESECCOMP|TRACECLONE|TRACEFORK|TRACEVFORK|TRACEEXEC).
  * The caller is root's parent; it calls this right after creating the child and before
- * letting the child install its filter. Also moves the calling thread next to the root's
- * CPU (see tracer.c "CPU placement"). */
+ * letting the child install its filter. Also pins the calling thread to the CPU it runs
+ * on (next to the root it just forked), so traps stay on one CPU (tracer.c, "CPU
+ * placement"); the tracees themselves are never left pinned. */
 int sbx_tracer_seize(struct sbx_tracer *t, pid_t root, err_t **e);
 
 /* Feed every waitpid(-1, &st, __WALL|WNOHANG) result here. */

@@ -228,7 +228,9 @@ static long refuse(struct sbx_tracer *t, struct trace_entry *te, pid_t pid)
 
 /* Resumes a trapped tracee on the tracer's CPU: see "CPU placement". With its mask
  * narrowed to that CPU the wake-up must queue it here; the old mask is back before it
- * runs anywhere else, and a queued task is not moved just because its mask widened. */
+ * runs anywhere else, and a queued task is not moved just because its mask widened.
+ * A tracee that changes its own mask in the instant between the two calls gets the old
+ * one back: it only affects itself, and only its placement. */
 static void resume_here(struct sbx_tracer *t, pid_t pid)
 {
   cpu_set_t old, one;
