@@ -140,15 +140,16 @@ $(B)/bin/crisp-sandbox: $(call obj,cmd/crisp-sandbox.c) $(LIB_SANDBOX) $(LIB_BAS
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $(MONITOR_LDFLAGS) -o $@ $^ $(MONITOR_LDLIBS)
 # sandbox test programs: static, so they run the same natively, under crisp-sandbox,
-# under runsc and in pods
+# under runsc and in pods (never sanitized: ASan cannot link statically)
+SBX_PROG_CFLAGS := -O2 -g -std=c11 -D_GNU_SOURCE -pthread
 $(B)/bin/escape: test/sandbox/escape.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -static -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(SBX_PROG_CFLAGS) $(WARN) -static -o $@ $<
 $(B)/bin/sbx_micro: test/bench/sbx_micro.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -static -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(SBX_PROG_CFLAGS) $(WARN) -static -o $@ $<
 SANDBOX_TEST_BINS := $(B)/bin/escape $(B)/bin/sbx_micro
 # the unit tests run the real monitor (order-only: it is not linked into them)
 $(B)/bin/unit-tests: | $(B)/bin/crisp-monitor
@@ -179,7 +180,8 @@ integration: $(BINS) $(SANDBOX_TEST_BINS) $(PYGEN)
 # exit non-zero, which the harness's teardown turns into a failure
 integration-asan: $(PYGEN)
 	$(MAKE) --no-print-directory B=$(B)/asan SAN=1 $(B)/asan/bin/crispd $(B)/asan/bin/crisp-pull \
-	  $(B)/asan/bin/crisp-monitor
+	  $(B)/asan/bin/crisp-monitor $(B)/asan/bin/crisp-sandbox $(B)/asan/bin/escape \
+	  $(B)/asan/bin/sbx_micro
 	CRISPD=$(abspath $(B)/asan/bin/crispd) CRISP_PYGEN=$(abspath $(B)/py) \
 	  $(PY) -m pytest -q -p no:cacheprovider test/integration $(PYTEST_ARGS)
 

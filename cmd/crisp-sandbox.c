@@ -263,12 +263,18 @@ static int start_tracer(const struct cli *c, const struct sbx_policy *p, pid_t p
   return rc;
 }
 
+static void free_files(char *(*f)[3])
+{
+  for (int i = 0; i < 3; i++)
+    free((*f)[i]);
+}
+
 static int cmd_run(const struct cli *c)
 {
   err_t *e = NULL;
   CLEANUP(sbx_policy) struct sbx_policy *p = NULL;
   CLEANUP(sbx_tracer) struct sbx_tracer *t = NULL;
-  cleanup_free char *files[3] = {NULL, NULL, NULL};
+  __attribute__((cleanup(free_files))) char *files[3] = {NULL, NULL, NULL};
   if (!c->argv[0]) {
     usage(stderr);
     return 2;
