@@ -69,7 +69,7 @@ done
 # are interleaved (native, sandbox, runsc, again) and each keeps its best, so a busy
 # neighbour slows all three alike instead of deciding a ratio.
 echo
-echo "== tar+gzip workload (seconds, best of 3 interleaved rounds) =="
+echo "== tar+gzip workload (seconds, best of 5 interleaved rounds) =="
 mkdir -p "$WORK/src/include"
 for d in linux c++ x86_64-linux-gnu; do
   [ -d "/usr/include/$d" ] && cp -r "/usr/include/$d" "$WORK/src/include/"
@@ -83,7 +83,7 @@ once() {   # once RUNNER... -> seconds, or "fail"
   echo "scale=3; ($e - $s) / 1000000000" | bc -l
 }
 tn="" ts="" tr=""
-for _ in 1 2 3; do
+for _ in 1 2 3 4 5; do
   tn=$(min "$tn" "$(once env)")
   ts=$(min "$ts" "$(once "$SBX" run --)")
   if [ ${#RUNSC[@]} -gt 0 ]; then tr=$(min "$tr" "$(once "${RUNSC[@]}")"); fi
