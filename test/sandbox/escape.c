@@ -422,7 +422,14 @@ int main(int argc, char **argv)
     kill(sibling, SIGKILL);
     waitpid(sibling, NULL, 0);
   }
-  if (strcmp(tmpdir, ".") != 0)
+  if (strcmp(tmpdir, ".") != 0) {
+    static const char *const subs[] = {"proc", "sys", "bind"};
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+      char d[96];
+      snprintf(d, sizeof(d), "%s/%s", tmpdir, subs[i]);
+      rmdir(d);
+    }
     rmdir(tmpdir);
+  }
   return allowed;
 }
