@@ -74,7 +74,7 @@ LIBS_ALL := $(LIB_CRI) $(LIB_IMAGE) $(LIB_RUNTIMES) $(LIB_SANDBOX) $(LIB_NET) $(
 
 BINS := $(B)/bin/crispd $(B)/bin/crisp-pull $(B)/bin/crisp-monitor $(B)/bin/crisp-sandbox
 
-.PHONY: soak all run test unit unit-plain unit-asan integration integration-asan bench fuzz fuzz-deps deps deps-test install clean \
+.PHONY: soak all run test unit unit-plain unit-asan integration integration-asan bench bench-sandbox fuzz fuzz-deps deps deps-test install clean \
   fmt-check
 all: $(BINS)
 
@@ -141,15 +141,16 @@ $(B)/bin/crisp-sandbox: $(call obj,cmd/crisp-sandbox.c) $(LIB_SANDBOX) $(LIB_BAS
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $(MONITOR_LDFLAGS) -o $@ $^ $(MONITOR_LDLIBS)
 # sandbox test programs: static, so they run the same natively, under crisp-sandbox,
-# under runsc and in pods
+# under runsc and in pods (never sanitized: ASan cannot link statically)
+SBX_PROG_CFLAGS := -O2 -g -std=c11 -D_GNU_SOURCE -pthread
 $(B)/bin/escape: test/sandbox/escape.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -static -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(SBX_PROG_CFLAGS) $(WARN) -static -o $@ $<
 $(B)/bin/sbx_micro: test/bench/sbx_micro.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -static -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(SBX_PROG_CFLAGS) $(WARN) -static -o $@ $<
 SANDBOX_TEST_BINS := $(B)/bin/escape $(B)/bin/sbx_micro
 # the unit tests run the real monitor (order-only: it is not linked into them)
 $(B)/bin/unit-tests: | $(B)/bin/crisp-monitor
@@ -187,7 +188,8 @@ integration: $(BINS) $(SANDBOX_TEST_BINS) $(PYGEN) $(B)/bin/crisp-pleg
 # exit non-zero, which the harness's teardown turns into a failure
 integration-asan: $(PYGEN) $(B)/bin/crisp-pleg
 	$(MAKE) --no-print-directory B=$(B)/asan SAN=1 $(B)/asan/bin/crispd $(B)/asan/bin/crisp-pull \
-	  $(B)/asan/bin/crisp-monitor
+	  $(B)/asan/bin/crisp-monitor $(B)/asan/bin/crisp-sandbox $(B)/asan/bin/escape \
+	  $(B)/asan/bin/sbx_micro
 	CRISPD=$(abspath $(B)/asan/bin/crispd) CRISP_PYGEN=$(abspath $(B)/py) \
 	  $(PY) -m pytest -q -p no:cacheprovider test/integration $(PYTEST_ARGS)
 
@@ -207,12 +209,16 @@ $(B)/bin/crisp-bench: $(call obj,test/bench/crisp-bench.c)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lgrpc -lgpr
 $(call obj,test/bench/crisp-bench.c): $(GEN_H)
 
-bench: deps-test $(BINS) $(B)/bin/crisp-bench $(PYGEN)
+bench: deps-test $(BINS) $(B)/bin/crisp-bench $(SANDBOX_TEST_BINS) $(PYGEN)
 	@$(call apt_missing,$(PKGS_BENCH))
 	test/bench/run.sh $(abspath $(B))
 	test/bench/pull.sh $(abspath $(B))
 	BENCH_LC_SANDBOX=$${BENCH_LC_SANDBOX-runsc} test/bench/lifecycle.sh $(abspath $(B))
 	BENCH_LC_SANDBOX=$${BENCH_LC_SANDBOX-runsc} test/bench/streaming.sh $(abspath $(B))
+	test/bench/sandbox.sh $(abspath $(B))
+# the sandbox alone: native vs crisp-sandbox vs runsc (ptrace platform)
+bench-sandbox: $(B)/bin/crisp-sandbox $(SANDBOX_TEST_BINS)
+	test/bench/sandbox.sh $(abspath $(B))
 
 # --- fuzzing (libFuzzer, clang) -------------------------------------------------
 # make fuzz runs every target for FUZZ_SECONDS on a copy of its seed corpus

@@ -224,6 +224,19 @@ static int supervise(struct sbx_tracer *t, pid_t root, int sfd)
   }
 }
 
+/* Compiled filters are cached in a directory only the caller can write. */
+static const char *cache_dir(void)
+{
+  static char dir[256];
+  const char *base = geteuid() == 0 ? "/run" : getenv("XDG_RUNTIME_DIR");
+  if (!base || !*base)
+    return NULL;
+  int n = snprintf(dir, sizeof(dir), "%s/crisp-sandbox", base);
+  if (n < 0 || (size_t)n >= sizeof(dir) || (mkdir(dir, 0700) < 0 && errno != EEXIST))
+    return NULL;
+  return dir;
+}
+
 /* After fork: seize, build the filter and the tracer, send the filter to the child. */
 static int start_tracer(const struct cli *c, const struct sbx_policy *p, pid_t pid, int go_fd,
                         struct sbx_tracer **t, err_t **e)
@@ -242,7 +255,7 @@ static int start_tracer(const struct cli *c, const struct sbx_policy *p, pid_t p
   if (rc == 0)
     rc = sbx_tracer_seize(*t, pid, e);
   if (rc == 0)
-    rc = sbx_prog_build(p, &prog, e);
+    rc = sbx_prog_build_cached(p, cache_dir(), &prog, e);
   if (rc == 0 && (write(go_fd, &prog.len, sizeof(prog.len)) != sizeof(prog.len) ||
                   fd_write_all(go_fd, prog.insns, prog.len * sizeof(*prog.insns), e) < 0))
     rc = e && *e ? -1 : err_sys(e, errno, "send the filter");
@@ -250,12 +263,18 @@ static int start_tracer(const struct cli *c, const struct sbx_policy *p, pid_t p
   return rc;
 }
 
+static void free_files(char *(*f)[3])
+{
+  for (int i = 0; i < 3; i++)
+    free((*f)[i]);
+}
+
 static int cmd_run(const struct cli *c)
 {
   err_t *e = NULL;
   CLEANUP(sbx_policy) struct sbx_policy *p = NULL;
   CLEANUP(sbx_tracer) struct sbx_tracer *t = NULL;
-  cleanup_free char *files[3] = {NULL, NULL, NULL};
+  __attribute__((cleanup(free_files))) char *files[3] = {NULL, NULL, NULL};
   if (!c->argv[0]) {
     usage(stderr);
     return 2;

@@ -126,6 +126,8 @@ int sbx_prog_build(const struct sbx_policy *p, struct sbx_prog *out, err_t **e)
   int rc = seccomp_attr_set(c, SCMP_FLTATR_CTL_NNP, 0);   /* the child sets it itself */
   if (rc == 0)
     rc = seccomp_attr_set(c, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+  if (rc == 0)   /* a binary tree: fewer instructions per call and a faster install */
+    rc = seccomp_attr_set(c, SCMP_FLTATR_CTL_OPTIMIZE, 2);
   /* the tree is built by number, so an accidental "syscall -1" rule cannot appear */
   for (size_t i = 0; rc == 0 && i < p->n; i++) {
     const struct sbx_rule *r = &p->rules[i];

@@ -75,6 +75,10 @@ struct sbx_prog {
   unsigned short len;
 };
 int sbx_prog_build(const struct sbx_policy *p, struct sbx_prog *out, err_t **e);
+/* Same, through a cache of compiled programs in dir (~1.5 ms saved per start). dir must
+ * be owned by the caller and writable by no one else, else (or NULL) this just builds. */
+int sbx_prog_build_cached(const struct sbx_policy *p, const char *dir, struct sbx_prog *out,
+                          err_t **e);
 void sbx_prog_free(struct sbx_prog *prog);
 /* In the child, last thing before execve: sets no_new_privs (again, harmlessly) and
  * installs the program. Async-signal-safe, no malloc; returns 0 or -errno. */
@@ -118,8 +122,9 @@ void sbx_tracer_free(struct sbx_tracer *t);
 
 /* PTRACE_SEIZE the root (EXITKILL|TRACESECCOMP|TRACECLONE|TRACEFORK|TRACEVFORK|TRACEEXEC).
  * The caller is root's parent; it calls this right after creating the child and before
- * letting the child install its filter. Also moves the calling thread next to the root's
- * CPU (see tracer.c "CPU placement"). */
+ * letting the child install its filter. Also pins the calling thread to the CPU it runs
+ * on (next to the root it just forked), so traps stay on one CPU (tracer.c, "CPU
+ * placement"); the tracees themselves are never left pinned. */
 int sbx_tracer_seize(struct sbx_tracer *t, pid_t root, err_t **e);
 
 /* Feed every waitpid(-1, &st, __WALL|WNOHANG) result here. */

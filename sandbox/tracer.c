@@ -155,10 +155,14 @@ void sbx_tracer_free(struct sbx_tracer *t)
  * 1% did, the rest ~5 us.
  * 1. The tracer pins itself to the CPU it runs on at seize (next to the root it just
  *    forked), so a trap's wake-up of the tracer is always local to that CPU.
- * 2. resume_here narrows a trapped tracee's mask to that CPU around PTRACE_CONT only,
+ * 2. resume_here narrows a stopped tracee's mask to that CPU around PTRACE_CONT only,
  *    so the wake-up queues it here, then restores the mask at once. Untrapped work
  *    (every allowed syscall, all computation) stays free: the load balancer moves the
- *    tracee as it likes, and the next trap pulls it back for one slow round trip.
+ *    tracee as it likes, and the next stop pulls it back for one slow round trip.
+ *    Every stop is resumed this way, not only seccomp ones: a fork+exec+wait makes four
+ *    round trips (fork event, the child's first stop, exec event, the exit the tracer
+ *    reaps before the parent may); fork+exec+wait of a static program measured here
+ *    1.15-1.5x native when only seccomp stops were placed, 1.04-1.07x with every stop.
  * A tracee whose own mask excludes the tracer's CPU is left alone. */
 static void pin_self(struct sbx_tracer *t, int cpu)
 {
@@ -226,22 +230,24 @@ static long refuse(struct sbx_tracer *t, struct trace_entry *te, pid_t pid)
   return -EPERM;
 }
 
-/* Resumes a trapped tracee on the tracer's CPU: see "CPU placement". With its mask
- * narrowed to that CPU the wake-up must queue it here; the old mask is back before it
- * runs anywhere else, and a queued task is not moved just because its mask widened. */
-static void resume_here(struct sbx_tracer *t, pid_t pid)
+/* Resumes a stopped tracee (delivering sig) on the tracer's CPU: see "CPU placement".
+ * With its mask narrowed to that CPU the wake-up must queue it here; the old mask is
+ * back before it runs anywhere else, and a queued task is not moved just because its
+ * mask widened. A tracee that changes its own mask in the instant between the two calls
+ * gets the old one back: it only affects itself, and only its placement. */
+static void resume_here(struct sbx_tracer *t, pid_t pid, int sig)
 {
   cpu_set_t old, one;
   if (t->cpu < 0 ||
       sched_getaffinity(pid, sizeof(old), &old) < 0 || !CPU_ISSET(t->cpu, &old) ||
       CPU_COUNT(&old) == 1) {
-    ptrace(PTRACE_CONT, pid, 0, 0);
+    ptrace(PTRACE_CONT, pid, 0, (void *)(long)sig);
     return;
   }
   CPU_ZERO(&one);
   CPU_SET(t->cpu, &one);
   bool moved = sched_setaffinity(pid, sizeof(one), &one) == 0;
-  ptrace(PTRACE_CONT, pid, 0, 0);
+  ptrace(PTRACE_CONT, pid, 0, (void *)(long)sig);
   if (moved)
     sched_setaffinity(pid, sizeof(old), &old);
 }
@@ -264,7 +270,7 @@ static void on_seccomp(struct sbx_tracer *t, pid_t pid)
   r.rax = (unsigned long long)ret;
   if (ptrace(PTRACE_SETREGS, pid, 0, &r) < 0)
     return;
-  resume_here(t, pid);
+  resume_here(t, pid, 0);
 }
 
 static bool is_stop_signal(int sig)
@@ -278,7 +284,7 @@ static void on_stop(struct sbx_tracer *t, pid_t pid, int status)
   unsigned long msg = 0;
   switch (ev) {
   case 0:   /* signal-delivery-stop: deliver it as if nobody watched */
-    ptrace(PTRACE_CONT, pid, 0, (void *)(long)sig);
+    resume_here(t, pid, sig);
     return;
   case PTRACE_EVENT_SECCOMP:
     on_seccomp(t, pid);
@@ -290,7 +296,7 @@ static void on_stop(struct sbx_tracer *t, pid_t pid, int status)
     if (is_stop_signal(sig))
       ptrace(PTRACE_LISTEN, pid, 0, 0);
     else
-      ptrace(PTRACE_CONT, pid, 0, 0);
+      resume_here(t, pid, 0);
     return;
   case PTRACE_EVENT_FORK:
   case PTRACE_EVENT_VFORK:
@@ -306,7 +312,7 @@ static void on_stop(struct sbx_tracer *t, pid_t pid, int status)
   default:
     break;
   }
-  ptrace(PTRACE_CONT, pid, 0, 0);
+  resume_here(t, pid, 0);
 }
 
 enum sbx_event sbx_tracer_handle(struct sbx_tracer *t, pid_t pid, int status)

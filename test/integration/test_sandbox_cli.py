@@ -378,3 +378,27 @@ def test_the_tracer_dying_kills_the_sandbox():
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_a_server_and_a_client_both_sandboxed_over_loopback(tmp_path):
+    import socket
+    (tmp_path / "index.html").write_text("hello from the sandbox\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = subprocess.Popen([SBX, "run", "--", "/usr/bin/python3", "-m", "http.server", str(port),
+                            "--bind", "127.0.0.1", "--directory", str(tmp_path)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        out = ""
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            r = run(BB, "wget", "-q", "-O", "-", f"http://127.0.0.1:{port}/index.html")
+            out = r.stdout
+            if r.returncode == 0:
+                break
+            time.sleep(0.2)
+        assert out == "hello from the sandbox\n"
+    finally:
+        srv.send_signal(signal.SIGTERM)
+        srv.wait(timeout=10)

@@ -326,6 +326,21 @@ static long try_host_kmsg(void)
 
 static long try_syslog_console(void) { return sc(SYS_syslog, 7 /* CONSOLE_ON */, 0, 0, 0, 0); }
 
+/* Another syscall ABI: numbers a filter written for x86_64 would misread (i386 via int
+ * 0x80, x32 with bit 30 set). The sandbox's filter kills the process: "refused (killed)". */
+static long try_int80(void)
+{
+  long r = 20;   /* i386 getpid */
+  __asm__ volatile("int $0x80" : "+a"(r) : : "memory");
+  if (r < 0) {
+    errno = (int)-r;
+    return -1;
+  }
+  return r;
+}
+
+static long try_x32(void) { return syscall(0x40000000L | SYS_getppid); }
+
 static const struct {
   const char *name;
   long (*fn)(void);
@@ -353,7 +368,7 @@ static const struct {
   {"personality_rie", try_personality_rie}, {"mknod_chr", try_mknod_chr},
   {"mknodat_blk", try_mknodat_blk}, {"sysrq_trigger", try_sysrq},
   {"host_dmesg", try_host_dmesg}, {"host_dev_kmsg", try_host_kmsg},
-  {"syslog_console", try_syslog_console},
+  {"syslog_console", try_syslog_console}, {"i386_int80", try_int80}, {"x32_abi", try_x32},
 };
 
 /* exit code of the attempt's child: 0 = it worked, else the errno (255 if unknown) */
@@ -407,7 +422,14 @@ int main(int argc, char **argv)
     kill(sibling, SIGKILL);
     waitpid(sibling, NULL, 0);
   }
-  if (strcmp(tmpdir, ".") != 0)
+  if (strcmp(tmpdir, ".") != 0) {
+    static const char *const subs[] = {"proc", "sys", "bind"};
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+      char d[96];
+      snprintf(d, sizeof(d), "%s/%s", tmpdir, subs[i]);
+      rmdir(d);
+    }
     rmdir(tmpdir);
+  }
   return allowed;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -279,6 +280,18 @@ static int probe_traced(void)
     return 7;
   if (syscall(SYS_uname, (void *)16) != -1 || errno != EFAULT)
     return 8;
+  /* a short buffer gets the newest whole lines, like the kernel's ring */
+  n = syscall(SYS_syslog, 3, buf, 100L);
+  if (n <= 0 || n > 100 || buf[0] != '<' || buf[n - 1] != '\n')
+    return 9;
+  if (syscall(SYS_syslog, 10, NULL, 0L) < 4096)   /* SIZE_BUFFER */
+    return 10;
+  long all = syscall(SYS_syslog, 9, NULL, 0L);     /* SIZE_UNREAD: nothing read yet */
+  if (all <= 0 || syscall(SYS_syslog, 2, buf, 10L) != 10 ||
+      syscall(SYS_syslog, 9, NULL, 0L) != all - 10)
+    return 11;
+  if (syscall(SYS_syslog, 5, NULL, 0L) != 0 || syscall(SYS_syslog, 3, buf, 100L) != 0)
+    return 12;   /* CLEAR: read-all starts after it */
   return 0;
 }
 
@@ -339,4 +352,38 @@ Test(sandbox_kmsg, a_missing_file_counts_nothing)
   err_t *e = NULL;
   cr_assert_eq(sbx_kmsg_counts("/nonexistent/kmsg", NULL, count_cb, &c, &e), 0);
   cr_expect_eq(c.len, 0);
+}
+
+Test(sandbox_prog, cache_returns_the_same_program_and_ignores_a_shared_dir)
+{
+  char dir[] = "/tmp/sbx-cache-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  chmod(dir, 0700);
+  struct sbx_policy *p = dflt();
+  struct sbx_prog a, b, c;
+  err_t *e = NULL;
+  cr_assert_eq(sbx_prog_build(p, &a, &e), 0);
+  cr_assert_eq(sbx_prog_build_cached(p, dir, &b, &e), 0);   /* miss: builds, stores */
+  cr_assert_eq(sbx_prog_build_cached(p, dir, &c, &e), 0);   /* hit */
+  cr_assert_eq(a.len, c.len);
+  cr_expect_eq(memcmp(a.insns, c.insns, a.len * sizeof(*a.insns)), 0);
+  /* another table must not get that program */
+  sbx_policy_set_refuse_in_kernel(p, true);
+  struct sbx_prog d;
+  cr_assert_eq(sbx_prog_build_cached(p, dir, &d, &e), 0);
+  cr_expect(d.len != a.len || memcmp(a.insns, d.insns, a.len * sizeof(*a.insns)) != 0);
+  sbx_prog_free(&d);
+  /* a directory others can write is not trusted: nothing is stored there */
+  char shared[] = "/tmp/sbx-cache-XXXXXX";
+  cr_assert(mkdtemp(shared));
+  chmod(shared, 0777);
+  cr_assert_eq(sbx_prog_build_cached(p, shared, &d, &e), 0);
+  cr_expect_eq(rmdir(shared), 0, "the shared dir got a cache file");
+  sbx_prog_free(&a);
+  sbx_prog_free(&b);
+  sbx_prog_free(&c);
+  sbx_prog_free(&d);
+  sbx_policy_free(p);
+  cleanup_free char *cmd = xasprintf("rm -rf %s", dir);
+  cr_expect_eq(system(cmd), 0);
 }
