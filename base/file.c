@@ -1,6 +1,7 @@
 #include "base/file.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +78,8 @@ static int fsync_dir_of(const char *path)
   return fsync(fd);
 }
 
-int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, err_t **e)
+static int write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                        bool durable, err_t **e)
 {
   cleanup_free char *tmp = xasprintf("%s.tmp-XXXXXX", path);
   int fd = mkostemp(tmp, O_CLOEXEC);
@@ -88,7 +90,7 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
     err_sys(e, errno, "chmod %s", tmp);
   else if (fd_write_all(fd, data, len, e) < 0)
     err_wrap(e, "%s", tmp);
-  else if (fsync(fd) < 0)
+  else if (durable && fsync(fd) < 0)
     err_sys(e, errno, "fsync %s", tmp);
   else
     rc = 0;
@@ -99,9 +101,20 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
     unlink(tmp);
     return -1;
   }
-  if (fsync_dir_of(path) < 0)
+  if (durable && fsync_dir_of(path) < 0)
     return err_sys(e, errno, "fsync directory of %s", path);
   return 0;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, err_t **e)
+{
+  return write_atomic(path, data, len, mode, true, e);
+}
+
+int file_write_atomic_nosync(const char *path, const void *data, size_t len, mode_t mode,
+                             err_t **e)
+{
+  return write_atomic(path, data, len, mode, false, e);
 }
 
 int mkdir_p(const char *path, mode_t mode, err_t **e)

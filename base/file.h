@@ -19,6 +19,11 @@ int fd_write_all(int fd, const void *data, size_t len, err_t **e);
  * renamed over path, then the directory fsynced. A reader sees the old content or
  * the new, never a mix; a crash leaves at most a stray "<name>.tmp-*" file. */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, err_t **e);
+/* The same without the fsyncs: atomic for every reader and across a crash of the
+ * process, not across a power loss (the rename may then be lost, the old content
+ * stays). For what recovery can do without: a record of work in progress. */
+int file_write_atomic_nosync(const char *path, const void *data, size_t len, mode_t mode,
+                             err_t **e);
 
 /* mkdir -p with mode for the directories it creates. */
 int mkdir_p(const char *path, mode_t mode, err_t **e);

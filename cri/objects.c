@@ -259,11 +259,15 @@ static char *rec_path(const struct objects *o, const char *kind, const char *id)
   return xasprintf("%s/%s/%s.json", o->root, kind, id);
 }
 
+/* A record of a create in progress need not survive a power loss: without it the
+ * create never happened, and the start-up sweep (recover.c) removes what it left. The
+ * final record is durable. */
 static int write_rec(const struct objects *o, const char *kind, const char *id,
-                     const struct buf *b, err_t **e)
+                     const struct buf *b, bool creating, err_t **e)
 {
   cleanup_free char *p = rec_path(o, kind, id);
-  return file_write_atomic(p, b->data, b->len, 0600, e);
+  return creating ? file_write_atomic_nosync(p, b->data, b->len, 0600, e)
+                  : file_write_atomic(p, b->data, b->len, 0600, e);
 }
 
 static int remove_rec(const struct objects *o, const char *kind, const char *id, err_t **e)
@@ -447,7 +451,7 @@ int objects_pod_add(struct objects *o, const struct pod_rec *p, err_t **e)
   o->pods = xreallocarray(o->pods, o->n_pods + 1, sizeof(*o->pods));
   o->pods[o->n_pods++] = r;
   pthread_mutex_unlock(&o->mu);
-  if (write_rec(o, "pods", p->id, &b, e) == 0)
+  if (write_rec(o, "pods", p->id, &b, p->creating, e) == 0)
     return 0;
   pthread_mutex_lock(&o->mu);
   pod_drop_at(o, r);
@@ -463,7 +467,7 @@ int objects_pod_update(struct objects *o, const struct pod_rec *p, err_t **e)
   if (objects_pod_get(o, p->id, &have, e) < 0)
     return -1;
   pod_rec_free(have);
-  if (write_rec(o, "pods", p->id, &b, e) < 0)
+  if (write_rec(o, "pods", p->id, &b, p->creating, e) < 0)
     return -1;
   pthread_mutex_lock(&o->mu);
   ssize_t i = FIND_BY_PREFIX(o->pods, o->n_pods, p->id);
@@ -555,7 +559,7 @@ int objects_ctr_add(struct objects *o, const struct ctr_rec *c, err_t **e)
   o->ctrs = xreallocarray(o->ctrs, o->n_ctrs + 1, sizeof(*o->ctrs));
   o->ctrs[o->n_ctrs++] = r;
   pthread_mutex_unlock(&o->mu);
-  if (write_rec(o, "containers", c->id, &b, e) == 0)
+  if (write_rec(o, "containers", c->id, &b, c->creating, e) == 0)
     return 0;
   pthread_mutex_lock(&o->mu);
   ctr_drop_at(o, r);
@@ -571,7 +575,7 @@ int objects_ctr_update(struct objects *o, const struct ctr_rec *c, err_t **e)
   if (objects_ctr_get(o, c->id, &have, e) < 0)
     return -1;
   ctr_rec_free(have);
-  if (write_rec(o, "containers", c->id, &b, e) < 0)
+  if (write_rec(o, "containers", c->id, &b, c->creating, e) < 0)
     return -1;
   pthread_mutex_lock(&o->mu);
   ssize_t i = FIND_BY_PREFIX(o->ctrs, o->n_ctrs, c->id);

@@ -105,6 +105,7 @@ Test(file, atomic_write_replaces_content_and_leaves_no_temp)
   cleanup_free char *p = path_join(d, "rec.json");
   err_t *e = NULL;
   cr_assert_eq(file_write_atomic(p, "one", 3, 0600, &e), 0);
+  cr_assert_eq(file_write_atomic_nosync(p, "first", 5, 0600, &e), 0);
   cr_assert_eq(file_write_atomic(p, "second", 6, 0640, &e), 0);
   cleanup_free char *got = NULL;
   size_t len;
