@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/quarantine.h"
 #include "base/trim.h"
 #include "cri/config.h"
 #include "cri/cri.h"
@@ -29,6 +30,10 @@ static void usage(FILE *f)
           "  --root DIR         persistent store (default /var/lib/crisp)\n"
           "  --state DIR        volatile state (default /run/crisp)\n"
           "  --listen PATH      CRI socket (default /run/crisp/crisp.sock)\n"
+          "  --check-store      check the store under --root and print a report, changing\n"
+          "                     nothing; exit 0 if clean, 1 if problems were found\n"
+          "  --repair           with --check-store: move corrupt records to <root>/quarantine\n"
+          "                     (refused while a crispd serves that root)\n"
           "  --version          print the version and exit\n"
           "  --help             print this help and exit\n"
           "\n"
@@ -39,6 +44,7 @@ static void usage(FILE *f)
 struct flags {
   const char *config, *log_level, *root, *state, *listen;
   bool config_given;
+  bool check_store, repair;
 };
 
 /* 0: run; 1: done (help/version); 2: usage error */
@@ -48,7 +54,8 @@ static int parse_flags(int argc, char **argv, struct flags *f)
       {"config", required_argument, NULL, 'c'}, {"log-level", required_argument, NULL, 'l'},
       {"root", required_argument, NULL, 'r'},   {"state", required_argument, NULL, 's'},
       {"listen", required_argument, NULL, 'L'}, {"version", no_argument, NULL, 'v'},
-      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+      {"help", no_argument, NULL, 'h'},         {"check-store", no_argument, NULL, 'C'},
+      {"repair", no_argument, NULL, 'R'},       {NULL, 0, NULL, 0},
   };
   memset(f, 0, sizeof(*f));
   f->config = CONFIG_DEFAULT_PATH;
@@ -60,10 +67,16 @@ static int parse_flags(int argc, char **argv, struct flags *f)
     case 'r': f->root = optarg; break;
     case 's': f->state = optarg; break;
     case 'L': f->listen = optarg; break;
+    case 'C': f->check_store = true; break;
+    case 'R': f->repair = true; break;
     case 'v': printf("crispd %s (CRI v1)\n", cri_version()); return 1;
     case 'h': usage(stdout); return 1;
     default: usage(stderr); return 2;
     }
+  }
+  if (f->repair && !f->check_store) {
+    fprintf(stderr, "crispd: --repair goes with --check-store\n");
+    return 2;
   }
   if (optind < argc) {
     fprintf(stderr, "crispd: unexpected argument \"%s\"\n", argv[optind]);
@@ -127,12 +140,37 @@ static int wait_for_stop(int sfd)
   }
 }
 
+/* --check-store: 0 clean, 1 problems (or the check failed), never serves. */
+static int check_store(const struct flags *f)
+{
+  struct crisp_config cfg;
+  if (build_config(f, &cfg) < 0) {
+    config_clear(&cfg);
+    return 1;
+  }
+  struct store_report r = {.check_only = !f->repair};
+  err_t *e = NULL;
+  int rc = cri_check_store(&cfg, &r, &e);
+  printf("store %s (%s)\n", cfg.root, f->repair ? "repair" : "check only");
+  store_report_print(&r, stdout);
+  if (rc < 0) {
+    printf("check failed: %s\n", e->msg);
+    err_free(&e);
+  }
+  int status = rc < 0 || r.n_problems ? 1 : 0;
+  store_report_clear(&r);
+  config_clear(&cfg);
+  return status;
+}
+
 int main(int argc, char **argv)
 {
   struct flags f;
   int rc = parse_flags(argc, argv, &f);
   if (rc)
     return rc == 1 ? 0 : 2;
+  if (f.check_store)
+    return check_store(&f);
 
   /* block the stop signals before any thread exists, so every thread inherits it */
   sigset_t set;

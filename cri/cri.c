@@ -110,6 +110,17 @@ int cri_new(struct crisp_config *cfg, struct cri **out, err_t **e)
   return 0;
 }
 
+int cri_check_store(const struct crisp_config *cfg, struct store_report *r, err_t **e)
+{
+  int lock = -1;
+  if (!r->check_only && store_lock(cfg->root, &lock, e) < 0)
+    return -1;
+  int rc = store_check(cfg->root, r, e) < 0 || objects_check(cfg->root, r, e) < 0 ? -1 : 0;
+  if (lock >= 0)
+    close(lock);
+  return rc;
+}
+
 int cri_serve(struct cri *d, err_t **e)
 {
   struct rpc_server_opts o = {

@@ -19,6 +19,13 @@ int cri_serve(struct cri *d, err_t **e);
 void cri_stop(struct cri *d, int grace_ms);
 void cri_free(struct cri *d);
 
+/* crispd --check-store: reads the store under cfg->root (blobs, layers, holds, images,
+ * pods, containers) into *r without serving. r->check_only changes nothing on disk;
+ * otherwise corrupt records are quarantined, under the root's lock (ERR_PRECONDITION
+ * while a crispd serves that root). */
+struct store_report;
+int cri_check_store(const struct crisp_config *cfg, struct store_report *r, err_t **e);
+
 /* The version crispd reports (from the build). */
 const char *cri_version(void);
 

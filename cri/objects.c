@@ -15,6 +15,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/quarantine.h"
 #include "base/xalloc.h"
 
 struct obj_lock {
@@ -32,6 +33,7 @@ struct objects {
   struct ctr_rec **ctrs;
   size_t n_ctrs;
   struct obj_lock *locks;
+  struct store_report *report;   /* while loading for objects_check */
 };
 
 void objects_new_id(char out[65])
@@ -280,18 +282,25 @@ static int remove_rec(const struct objects *o, const char *kind, const char *id,
 
 /* ---- loading ---------------------------------------------------------------------- */
 
+/* kind: the directory ("pods", "containers"); the report and quarantine name the
+ * record kind ("pod", "container"). */
+static const char *kind_name(const char *dir)
+{
+  return strcmp(dir, "pods") == 0 ? "pod" : "container";
+}
+
 static void quarantine(const struct objects *o, const char *kind, const char *name, const char *why)
 {
   cleanup_free char *from = xasprintf("%s/%s/%s", o->root, kind, name);
   cleanup_free char *dir = xasprintf("%s/quarantine", o->root);
-  cleanup_free char *to = xasprintf("%s/%s-%s", dir, kind, name);
-  err_t *e = NULL;
-  if (mkdir_p(dir, 0700, &e) < 0 || rename(from, to) < 0) {
-    log_error("cannot quarantine a corrupt record", "path", from, "error", e ? e->msg : strerror(errno), NULL);
-    err_free(&e);
-    return;
-  }
-  log_warn("corrupt record quarantined", "path", from, "moved_to", to, "reason", why, NULL);
+  store_problem(o->report, dir, from, kind_name(kind), why);
+}
+
+/* A record must be stored under its own ID: "<id>.json". */
+static bool name_matches(const char *name, const char *id)
+{
+  size_t n = strlen(id);
+  return strncmp(name, id, n) == 0 && strcmp(name + n, ".json") == 0;
 }
 
 typedef void (*load_fn)(struct objects *o, const json_t *j, const char *name);
@@ -299,10 +308,12 @@ typedef void (*load_fn)(struct objects *o, const json_t *j, const char *name);
 static void load_pod(struct objects *o, const json_t *j, const char *name)
 {
   struct pod_rec *p = pod_parse(j);
-  if (!p) {
-    quarantine(o, "pods", name, "missing or malformed fields");
+  if (!p || !name_matches(name, p->id)) {
+    quarantine(o, "pods", name, p ? "file name does not match the pod ID" : "missing or malformed fields");
+    pod_rec_free(p);
     return;
   }
+  store_report_count(o->report, "pod");
   o->pods = xreallocarray(o->pods, o->n_pods + 1, sizeof(*o->pods));
   o->pods[o->n_pods++] = p;
 }
@@ -310,20 +321,45 @@ static void load_pod(struct objects *o, const json_t *j, const char *name)
 static void load_ctr(struct objects *o, const json_t *j, const char *name)
 {
   struct ctr_rec *c = ctr_parse(j);
-  if (!c) {
-    quarantine(o, "containers", name, "missing or malformed fields");
+  if (!c || !name_matches(name, c->id)) {
+    quarantine(o, "containers", name,
+               c ? "file name does not match the container ID" : "missing or malformed fields");
+    ctr_rec_free(c);
     return;
   }
+  store_report_count(o->report, "container");
   o->ctrs = xreallocarray(o->ctrs, o->n_ctrs + 1, sizeof(*o->ctrs));
   o->ctrs[o->n_ctrs++] = c;
+}
+
+/* A container whose pod record is gone stays listed (its monitor may still run it):
+ * kubelet's container garbage collection removes containers whose sandbox no longer
+ * exists, and RemoveContainer works without the pod. CRI-O deletes such containers
+ * on restore; crisp keeps them so nothing that may be running is forgotten. */
+static void check_orphans(struct objects *o)
+{
+  for (size_t i = 0; i < o->n_ctrs; i++) {
+    bool found = false;
+    for (size_t k = 0; k < o->n_pods && !found; k++)
+      found = strcmp(o->pods[k]->id, o->ctrs[i]->pod_id) == 0;
+    if (found)
+      continue;
+    cleanup_free char *path = xasprintf("%s/containers/%s.json", o->root, o->ctrs[i]->id);
+    cleanup_free char *why = xasprintf("its pod sandbox %s does not exist (kept: kubelet's "
+                                       "garbage collection removes it)", o->ctrs[i]->pod_id);
+    store_report_note(o->report, "container", path, why);
+  }
 }
 
 static int load_dir(struct objects *o, const char *kind, load_fn fn, err_t **e)
 {
   cleanup_free char *dir = xasprintf("%s/%s", o->root, kind);
-  if (mkdir_p(dir, 0700, e) < 0)
+  bool check_only = o->report && o->report->check_only;
+  if (!check_only && mkdir_p(dir, 0700, e) < 0)
     return -1;
   cleanup_closedir DIR *d = opendir(dir);
+  if (!d && check_only && errno == ENOENT)
+    return 0;
   if (!d)
     return err_sys(e, errno, "open %s", dir);
   struct dirent *de;
@@ -334,11 +370,12 @@ static int load_dir(struct objects *o, const char *kind, load_fn fn, err_t **e)
       continue;
     cleanup_free char *path = path_join(dir, n);
     if (strstr(n, ".tmp-")) {  /* an atomic write a crash interrupted */
-      unlink(path);
+      if (!check_only)
+        unlink(path);
       continue;
     }
     if (len < 6 || strcmp(n + len - 5, ".json") != 0)
-      continue;
+      continue;   /* containers/<id>/ holds a container's writable layer */
     cleanup_free char *text = NULL;
     cleanup_json json_t *j = NULL;
     err_t *le = NULL;
@@ -352,16 +389,33 @@ static int load_dir(struct objects *o, const char *kind, load_fn fn, err_t **e)
   return 0;
 }
 
-int objects_open(const char *root, struct objects **out, err_t **e)
+static int objects_load(const char *root, struct store_report *r, struct objects **out, err_t **e)
 {
   struct objects *o = xcalloc(1, sizeof(*o));
   o->root = xstrdup(root);
+  o->report = r;
   pthread_mutex_init(&o->mu, NULL);
   if (load_dir(o, "pods", load_pod, e) < 0 || load_dir(o, "containers", load_ctr, e) < 0) {
     objects_close(o);
     return -1;
   }
+  check_orphans(o);
+  o->report = NULL;
   *out = o;
+  return 0;
+}
+
+int objects_open(const char *root, struct objects **out, err_t **e)
+{
+  return objects_load(root, NULL, out, e);
+}
+
+int objects_check(const char *root, struct store_report *r, err_t **e)
+{
+  struct objects *o = NULL;
+  if (objects_load(root, r, &o, e) < 0)
+    return -1;
+  objects_close(o);
   return 0;
 }
 

@@ -59,6 +59,11 @@ struct objects;
  * logged, never dropped silently). */
 int objects_open(const char *root, struct objects **out, err_t **e);
 void objects_close(struct objects *o);
+/* Reads the records under root into r (counts of pods and containers, each problem,
+ * containers whose pod is gone); r->check_only changes nothing on disk, otherwise
+ * corrupt records are quarantined as objects_open does. */
+struct store_report;
+int objects_check(const char *root, struct store_report *r, err_t **e);
 
 /* A heap copy of a protobuf-c message, freeable with protobuf_c_message_free_unpacked
  * (also as part of the message that holds it). NULL -> NULL. */

@@ -20,51 +20,17 @@ void store_changed_locked(struct store *s)
   s->usage_valid = false;
 }
 
-static int move_noreplace(const char *from, const char *to)
-{
-  if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
-    return 0;
-  if (errno != EINVAL)
-    return -1;
-  /* a filesystem without RENAME_NOREPLACE: only the loader renames here, so check first */
-  if (access(to, F_OK) == 0) {
-    errno = EEXIST;
-    return -1;
-  }
-  return rename(from, to);
-}
-
 void store_quarantine(struct store *s, const char *path, const char *kind, const char *reason)
 {
-  err_t *e = NULL;
-  const char *base = strrchr(path, '/');
-  base = base ? base + 1 : path;
-  if (mkdir_p(s->quarantine_dir, STORE_DIR_MODE, &e) < 0) {
-    log_error("cannot quarantine corrupt store file", "path", path, "reason", reason, "error",
-              e->msg, NULL);
-    err_free(&e);
-    return;
-  }
-  /* never replace an earlier quarantined file: each one is evidence */
-  for (unsigned n = 0; n < 1000; n++) {
-    cleanup_free char *dst = n ? xasprintf("%s/%s-%s.%u", s->quarantine_dir, kind, base, n)
-                               : xasprintf("%s/%s-%s", s->quarantine_dir, kind, base);
-    if (move_noreplace(path, dst) == 0) {
-      log_warn("quarantined corrupt store file", "path", path, "moved_to", dst, "reason", reason,
-               NULL);
-      return;
-    }
-    if (errno != EEXIST)
-      break;
-  }
-  log_error("cannot quarantine corrupt store file", "path", path, "reason", reason, "error",
-            strerror(errno), NULL);
+  store_problem(s->report, s->quarantine_dir, path, kind, reason);
 }
 
 /* "*.tmp-*" entries are unfinished work of a process that died. */
-static int remove_debris(const char *dir, err_t **e)
+static int remove_debris(const struct store *s, const char *dir, err_t **e)
 {
   struct store_strv names = {0};
+  if (s->check_only)
+    return 0;
   if (store_list_dir(dir, &names, e) < 0)
     return -1;
   for (size_t i = 0; i < names.n; i++) {
@@ -84,29 +50,46 @@ static int remove_debris(const char *dir, err_t **e)
 static int make_dirs(struct store *s, err_t **e)
 {
   const char *dirs[] = {s->root, s->blobs_dir, s->layers_dir, s->images_dir, s->holds_dir};
-  for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+  for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]) && !s->check_only; i++)
     if (mkdir_p(dirs[i], STORE_DIR_MODE, e) < 0)
       return -1;
+  if (s->check_only)
+    return 0;
   s->root_real = realpath(s->root, NULL);
   if (!s->root_real)
     return err_sys(e, errno, "resolve %s", s->root);
   return 0;
 }
 
+static int lock_fd(const char *root, int *out, err_t **e)
+{
+  cleanup_free char *path = path_join(root, "lock");
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, STORE_FILE_MODE);
+  if (fd < 0)
+    return err_sys(e, errno, "open %s", path);
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    int saved = errno;
+    close(fd);
+    if (saved == EWOULDBLOCK)
+      return err_set(e, ERR_PRECONDITION, saved, "image store %s is in use by another process",
+                     root);
+    return err_sys(e, saved, "lock %s", path);
+  }
+  *out = fd;
+  return 0;
+}
+
+int store_lock(const char *root, int *fd, err_t **e)
+{
+  if (mkdir_p(root, STORE_DIR_MODE, e) < 0)
+    return -1;
+  return lock_fd(root, fd, e);
+}
+
 /* One process per root: two daemons sharing layers/ would delete each other's work. */
 static int lock_root(struct store *s, err_t **e)
 {
-  cleanup_free char *path = path_join(s->root, "lock");
-  s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, STORE_FILE_MODE);
-  if (s->lock_fd < 0)
-    return err_sys(e, errno, "open %s", path);
-  if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-    if (errno == EWOULDBLOCK)
-      return err_set(e, ERR_PRECONDITION, errno, "image store %s is in use by another process",
-                     s->root);
-    return err_sys(e, errno, "lock %s", path);
-  }
-  return 0;
+  return lock_fd(s->root, &s->lock_fd, e);
 }
 
 /* Deletes what no record and no holder needs: what a failed or crashed pull left. */
@@ -136,14 +119,15 @@ static int load(struct store *s, err_t **e)
 {
   const char *dirs[] = {s->blobs_dir, s->layers_dir, s->images_dir, s->holds_dir};
   for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
-    if (remove_debris(dirs[i], e) < 0)
+    if (remove_debris(s, dirs[i], e) < 0)
       return -1;
   struct store_strv blobs = {0};
   int rc = -1;
   /* order matters: records are checked against layers and blobs */
   if (store_blobs_load(s, &blobs, e) == 0 && store_layers_load(s, e) == 0 &&
       store_holders_load(s, e) == 0 && store_images_load(s, e) == 0) {
-    collect_orphans(s, &blobs);
+    if (!s->check_only)
+      collect_orphans(s, &blobs);
     rc = 0;
   }
   store_strv_free(&blobs);
@@ -180,6 +164,18 @@ int store_open(const char *root, struct store **out, err_t **e)
     return err_wrap(e, "open image store %s", root);
   log_debug("image store loaded", "root", root, NULL);
   *out = steal(&s);
+  return 0;
+}
+
+int store_check(const char *root, struct store_report *r, err_t **e)
+{
+  if (!root || !*root)
+    return err_set(e, ERR_INVALID, 0, "image store: empty root path");
+  __attribute__((cleanup(cleanup_store_fn))) struct store *s = store_new(root);
+  s->report = r;
+  s->check_only = r->check_only;
+  if (make_dirs(s, e) < 0 || load(s, e) < 0)
+    return err_wrap(e, "check image store %s", root);
   return 0;
 }
 

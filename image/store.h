@@ -49,6 +49,7 @@
 
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/quarantine.h"
 
 #define STORE_DIGEST_LEN 71                /* strlen("sha256:") + 64 */
 #define STORE_DIGEST_BUF (STORE_DIGEST_LEN + 1)
@@ -61,6 +62,15 @@ struct store;
 int store_open(const char *root, struct store **out, err_t **e);
 /* Frees the store. No other call on s may be running or follow. NULL is a no-op. */
 void store_close(struct store *s);
+
+/* Reads the store under root the way store_open does, filling *r (counts of blobs,
+ * layers, holds and images; each problem). r->check_only: nothing on disk changes (no
+ * quarantine, no clean-up); otherwise it repairs as store_open does, and the caller
+ * must hold the root's lock (store_lock). */
+int store_check(const char *root, struct store_report *r, err_t **e);
+/* Takes root's lock as store_open does (ERR_PRECONDITION while a crispd serves root);
+ * *fd holds it until closed. */
+int store_lock(const char *root, int *fd, err_t **e);
 
 /* ---- digests ------------------------------------------------------------------ */
 

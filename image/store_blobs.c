@@ -104,8 +104,10 @@ int store_blobs_load(struct store *s, struct store_strv *all, err_t **e)
     err_t *err = NULL;
     if (!store_digest_valid(digest))
       err_set(&err, ERR_INVALID, 0, "name is not a sha256 hex digest");
-    else if (store_get_blob(s, digest, &data, NULL, &err) == 0)
+    else if (store_get_blob(s, digest, &data, NULL, &err) == 0) {
       store_strv_push(all, digest);
+      store_report_count(s->report, "blob");
+    }
     if (err)
       store_quarantine(s, path, "blob", err->msg);
     err_free(&err);

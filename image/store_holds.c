@@ -164,6 +164,7 @@ static void load_holder(struct store *s, const char *name)
   for (size_t i = 0; i < h->n; i++)
     if (!store_layer_ready_locked(s, h->chain_ids[i]))
       log_warn("a held layer is missing", "holder", h->name, "chain_id", h->chain_ids[i], NULL);
+  store_report_count(s->report, "hold");
   store_vec_push(&s->holders, &s->n_holders, &s->cap_holders, steal(&h));
 }
 

@@ -424,7 +424,7 @@ static void settle_names_locked(struct store *s)
     err_t *e = NULL;
     if (changed)
       log_info("took names that a newer image holds off a record", "id", r->id, NULL);
-    if (changed && record_write(s, r, &e) < 0)
+    if (changed && !s->check_only && record_write(s, r, &e) < 0)
       log_warn("cannot rewrite image record", "id", r->id, "error", e->msg, NULL);
     err_free(&e);
   }
@@ -440,6 +440,7 @@ int store_images_load(struct store *s, err_t **e)
     struct image_record *r = NULL;
     err_t *err = NULL;
     if (load_record(s, names.v[i], &r, &err) == 0) {
+      store_report_count(s->report, "image");
       store_vec_push(&s->images, &s->n_images, &s->cap_images, r);
       continue;
     }

@@ -54,6 +54,8 @@ struct store {
   char *holds_dir;
   char *quarantine_dir;
   int lock_fd;
+  struct store_report *report;   /* store_check only; NULL for a serving store */
+  bool check_only;               /* report->check_only: change nothing on disk */
 
   pthread_mutex_t mu;    /* guards everything below */
   pthread_cond_t layer_cv;  /* a layer left LAYER_UNPACKING; CLOCK_MONOTONIC */
@@ -93,7 +95,7 @@ void store_holder_free(struct store_holder *h);
 /* store_util.c */
 void *store_vec_push(void *vec, size_t *n, size_t *cap, void *item);
 void store_vec_remove(void *vec, size_t *n, size_t i);
-/* Names in dir, sorted, without "." and "..". */
+/* Names in dir, sorted, without "." and ".."; a missing dir has none. */
 int store_list_dir(const char *dir, struct store_strv *out, err_t **e);
 int store_fsync_dir(const char *dir, err_t **e);
 /* Removes the directories in trash (outside the lock), logging failures; frees trash. */

@@ -296,17 +296,20 @@ static void load_layer_meta(struct store *s, const char *name)
   if (e) {
     store_quarantine(s, path, "layer", e->msg);
     err_free(&e);
-    if (is_dir(dir))
+    if (is_dir(dir) && !s->check_only)
       remove_garbage_dir(dir, "its metadata is corrupt");
     return;
   }
   if (!is_dir(dir)) {
     /* a crash between writing the metadata and renaming the directory */
+    if (s->check_only)
+      return;
     log_info("removing metadata of a layer that was never committed", "path", path, NULL);
     unlink(path);
     return;
   }
   l->phase = LAYER_READY;
+  store_report_count(s->report, "layer");
   store_vec_push(&s->layers, &s->n_layers, &s->cap_layers, steal(&l));
 }
 
@@ -329,7 +332,7 @@ int store_layers_load(struct store *s, err_t **e)
       load_layer_meta(s, name);
     } else if (name_is_hex(name, "") && is_dir(path)) {
       cleanup_free char *meta = xasprintf("%s.json", path);
-      if (access(meta, F_OK) < 0)
+      if (access(meta, F_OK) < 0 && !s->check_only)
         remove_garbage_dir(path, "it has no metadata");
     } else {
       store_quarantine(s, path, "layer", "unexpected name in layers/");

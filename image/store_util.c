@@ -85,6 +85,8 @@ static int cmp_str(const void *a, const void *b)
 int store_list_dir(const char *dir, struct store_strv *out, err_t **e)
 {
   cleanup_closedir DIR *d = opendir(dir);
+  if (!d && errno == ENOENT)
+    return 0;   /* store_open made it; only store_check meets a store that is not there */
   if (!d)
     return err_sys(e, errno, "open directory %s", dir);
   struct dirent *de;
