@@ -338,6 +338,11 @@ int cri_stop_container_rpc(struct cri *d, struct cri_call *c, const ProtobufCMes
   runtime__v1__stop_container_response__init(r);
   *resp = &r->base;
   struct ctr_rec *rec = NULL;
+  /* containerd kills at once for a timeout <= 0; a negative one is a client bug, and
+   * turning it into a SIGKILL of the workload would hide it */
+  if (in->timeout < 0)
+    return err_set(e, ERR_INVALID, 0, "stop timeout %lld is negative (0 kills at once)",
+                   (long long)in->timeout);
   if (objects_ctr_find(d->objects, in->container_id, &rec, e) < 0)
     return -1;
   if (!rec)

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "cri/internal.h"
+#include "cri/request_check.h"
 
 struct cri_method {
   const char *path;
@@ -75,6 +76,11 @@ static int decode(const struct cri_method *m, const uint8_t *req, size_t len,
   if (!*out)
     return err_set(e, ERR_INVALID, 0, "%s: the request is not a valid %s message", m->path,
                    m->req->name);
+  if (request_check(*out, req, len, e) < 0) {
+    protobuf_c_message_free_unpacked(*out, NULL);
+    *out = NULL;
+    return err_wrap(e, "%s", m->path);
+  }
   return 0;
 }
 

@@ -189,7 +189,13 @@ def test_message_over_16_mib_is_refused_and_harmless(crispd):
     with pytest.raises(grpc.RpcError) as ei:
         crispd.raw("/runtime.v1.RuntimeService/Version", big, timeout=20)
     assert ei.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    ok = api_pb2.VersionRequest(version="x" * (15 << 20)).SerializeToString()
+    # under the message limit, a 15 MiB string is still over the per-string one
+    absurd = api_pb2.VersionRequest(version="x" * (15 << 20)).SerializeToString()
+    with pytest.raises(grpc.RpcError) as ei:
+        crispd.raw("/runtime.v1.RuntimeService/Version", absurd, timeout=20)
+    assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "version is 15728640 bytes long" in ei.value.details()
+    ok = api_pb2.VersionRequest(version="x" * (1 << 20)).SerializeToString()
     crispd.raw("/runtime.v1.RuntimeService/Version", ok, timeout=20)
 
 
