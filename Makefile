@@ -224,19 +224,32 @@ bench-sandbox: $(B)/bin/crisp-sandbox $(SANDBOX_TEST_BINS)
 # make fuzz runs every target for FUZZ_SECONDS on a copy of its seed corpus
 # (test/fuzz/corpus/<name>); a crash leaves its input in $(B)/fuzz/ and fails the run.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := ref config manifest unpack
+# one target alone: FUZZ_SECONDS_<target>=N (e.g. make fuzz FUZZ_SECONDS_request=300)
+FUZZ_TARGETS := ref config manifest unpack request records seccomp cni_result spdy http \
+  monitor_state
 fuzz_ref_SRC := image/ref.c $(base_SRC)
 fuzz_manifest_SRC := image/manifest.c image/image_config.c $(base_SRC)
 fuzz_unpack_SRC := image/unpack.c image/unpack_fs.c $(base_SRC)
 fuzz_config_SRC := cri/config.c runtimes/handlers.c $(base_SRC)
+fuzz_request_SRC := cri/request_check.c cri/stream_util.c $(wildcard cri/ctrspec*.c) $(GEN_C) runtimes/spec.c \
+  runtimes/spec_json.c runtimes/handlers.c image/manifest.c image/image_config.c net/podfiles.c \
+  net/sysctl_ns.c net/mnt.c $(base_SRC)
+fuzz_records_SRC := cri/objects.c $(GEN_C) $(filter-out image/pull%,$(wildcard image/store*.c)) \
+  image/ref.c $(base_SRC)
+fuzz_seccomp_SRC := runtimes/seccomp.c runtimes/seccomp_profile.c runtimes/ns_priv.c $(base_SRC)
+fuzz_cni_result_SRC := $(wildcard net/cni*.c) net/cidr.c $(base_SRC)
+fuzz_spdy_SRC := cri/stream_spdy_frame.c cri/stream_spdy_dict.c $(base_SRC)
+fuzz_http_SRC := cri/stream_http.c $(base_SRC)
+fuzz_monitor_state_SRC := runtimes/monitor_files.c $(base_SRC)
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=undefined -I. -I$(B)/gen -include base/banned.h
 define fuzz_rule
 $(B)/fuzz/fuzz_$(1): test/fuzz/fuzz_$(1).c $$(fuzz_$(1)_SRC)
 	@mkdir -p $$(dir $$@)
 	@echo "  FUZZ-CC $$@"
-	$$(Q)clang $$(FUZZ_CFLAGS) -o $$@ $$^ -lyajl -lcrypto -larchive -lcurl
+	$$(Q)clang $$(FUZZ_CFLAGS) -o $$@ $$^ -lyajl -lcrypto -larchive -lcurl -lprotobuf-c -lseccomp -lz
 endef
+$(B)/fuzz/fuzz_request $(B)/fuzz/fuzz_records: | $(GEN_H)
 $(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_rule,$(t))))
 
 fuzz-deps:
@@ -245,8 +258,9 @@ fuzz: fuzz-deps
 	$(MAKE) --no-print-directory $(foreach t,$(FUZZ_TARGETS),$(B)/fuzz/fuzz_$(t))
 	@for t in $(FUZZ_TARGETS); do \
 	  rm -rf $(B)/fuzz/corpus-$$t && cp -r test/fuzz/corpus/$$t $(B)/fuzz/corpus-$$t && \
-	  echo "fuzz $$t for $(FUZZ_SECONDS)s" && \
-	  (cd $(B)/fuzz && set -o pipefail && ./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	  secs=$$(eval echo \$${FUZZ_SECONDS_$$t:-$(FUZZ_SECONDS)}); \
+	  echo "fuzz $$t for $${secs}s" && \
+	  (cd $(B)/fuzz && set -o pipefail && ./fuzz_$$t -max_total_time=$$secs \
 	    -print_final_stats=1 corpus-$$t 2>&1 | grep -E 'number_of_executed_units|ERROR|SUMMARY|==') \
 	  || { echo "fuzz $$t FAILED (crash input in $(B)/fuzz)"; exit 1; }; \
 	done

@@ -6,6 +6,7 @@
 
 #include "base/buf.h"
 #include "base/cleanup.h"
+#include "cri/stream_util.h"
 
 #define MAX_DEPTH 32
 
@@ -57,6 +58,11 @@ static int wire_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, cons
         return err_set(e, ERR_INVALID, 0, "the request is not a valid protobuf message");
       if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(p, 0, n))
         return err_set(e, ERR_INVALID, 0, "field %s of %s holds a NUL byte", f->name, d->short_name);
+      /* proto3 strings are UTF-8; what is not would make crisp's own JSON records and
+       * specs unreadable (and gRPC's other implementations refuse it too) */
+      if (f && f->type == PROTOBUF_C_TYPE_STRING && !stream_utf8_valid(p, n))
+        return err_set(e, ERR_INVALID, 0, "field %s of %s is not valid UTF-8", f->name,
+                       d->short_name);
       if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
           wire_walk(f->descriptor, p, p + n, depth + 1, e) < 0)
         return -1;

@@ -2,7 +2,8 @@
  * method right after decoding, before any handler runs (methods.c).
  *
  * Two passes: over the wire bytes (a string field holding a NUL byte would be cut short
- * by C and name something else: refused), then over the decoded message: sizes (a
+ * by C and name something else; one that is not UTF-8 would make crisp's JSON records
+ * and container specs unreadable: both refused), then over the decoded message: sizes (a
  * string, a repeated field, a map and its total), enum values crisp knows, and the
  * fields that reach the filesystem or other programs: IDs, metadata names, the log
  * directory and log path, mount and device paths. Anything else is the handlers'.

@@ -133,3 +133,18 @@ Test(request_check, names_reach_cni_args_and_paths_so_they_stay_plain)
   md.name = "..";
   expect_invalid(&md.base, "name");
 }
+
+Test(request_check, a_string_that_is_not_utf8_is_refused)
+{
+  /* found by fuzz_request: such a string made a container spec the monitor could not
+   * read back (and a record that would be quarantined at the next start) */
+  const uint8_t wire[] = {0x0a, 4, 'a', 0xff, 0xfe, 'b'};
+  ProtobufCMessage *m = protobuf_c_message_unpack(&runtime__v1__start_container_request__descriptor,
+                                                  NULL, sizeof(wire), wire);
+  cr_assert_not_null(m);
+  err_t *e = NULL;
+  cr_assert_eq(request_check(m, wire, sizeof(wire), &e), -1);
+  cr_assert(strstr(e->msg, "not valid UTF-8"), "%s", e->msg);
+  err_free(&e);
+  protobuf_c_message_free_unpacked(m, NULL);
+}

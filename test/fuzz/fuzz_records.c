@@ -1,0 +1,73 @@
+/* libFuzzer target: crispd's records as it loads them at start-up: the input is
+ * stored as a pod record and as a container record under a scratch root and the
+ * store check reads them (check-only: nothing moves); then as an image record, a
+ * layer record and a holder record through the image store's decoders. A corrupt
+ * record is a reported problem, never a crash. */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/file.h"
+#include "base/quarantine.h"
+#include "base/xalloc.h"
+#include "cri/objects.h"
+#include "image/store_int.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char root[] = "/tmp/crisp-fuzz-records-XXXXXX";
+#define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static void put(const char *rel, const uint8_t *data, size_t size)
+{
+  char *p = path_join(root, rel);
+  int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || write(fd, data, size) != (ssize_t)size)
+    abort();
+  close(fd);
+  free(p);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  static bool made;
+  if (!made) {
+    if (!mkdtemp(root))
+      abort();
+    char *p = path_join(root, "pods"), *c = path_join(root, "containers");
+    if (mkdir(p, 0700) < 0 || mkdir(c, 0700) < 0)
+      abort();
+    free(p);
+    free(c);
+    made = true;
+  }
+  put("pods/" ID ".json", data, size);
+  put("containers/" ID ".json", data, size);
+  struct store_report r = {.check_only = true};
+  err_t *e = NULL;
+  if (objects_check(root, &r, &e) < 0)
+    abort();   /* a bad record is a problem in the report, not a failed check */
+  if (r.n_problems == 0 && r.n_counts == 0)
+    abort();   /* two records: each is counted or reported */
+  store_report_clear(&r);
+
+  char *text = xstrndup((const char *)data, size);
+  struct image_record *ir = NULL;
+  struct store_layer *l = NULL;
+  struct store_holder *h = NULL;
+  if (store_record_decode(text, &ir, &e) == 0)
+    image_record_free(ir);
+  err_free(&e);
+  if (store_layer_decode(text, &l, &e) == 0)
+    store_layer_free(l);
+  err_free(&e);
+  if (store_holder_decode(text, &h, &e) == 0)
+    store_holder_free(h);
+  err_free(&e);
+  free(text);
+  return 0;
+}
