@@ -226,7 +226,7 @@ bench-sandbox: $(B)/bin/crisp-sandbox $(SANDBOX_TEST_BINS)
 FUZZ_SECONDS ?= 30
 # one target alone: FUZZ_SECONDS_<target>=N (e.g. make fuzz FUZZ_SECONDS_request=300)
 FUZZ_TARGETS := ref config manifest unpack request records seccomp cni_result spdy http \
-  monitor_state
+  monitor_state stream
 fuzz_ref_SRC := image/ref.c $(base_SRC)
 fuzz_manifest_SRC := image/manifest.c image/image_config.c $(base_SRC)
 fuzz_unpack_SRC := image/unpack.c image/unpack_fs.c $(base_SRC)
@@ -241,6 +241,7 @@ fuzz_cni_result_SRC := $(wildcard net/cni*.c) net/cidr.c $(base_SRC)
 fuzz_spdy_SRC := cri/stream_spdy_frame.c cri/stream_spdy_dict.c $(base_SRC)
 fuzz_http_SRC := cri/stream_http.c $(base_SRC)
 fuzz_monitor_state_SRC := runtimes/monitor_files.c $(base_SRC)
+fuzz_stream_SRC := $(wildcard cri/stream_*.c) $(base_SRC)
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=undefined -I. -I$(B)/gen -include base/banned.h
 define fuzz_rule

@@ -160,6 +160,10 @@ static int take_str(const uint8_t **p, const uint8_t *end, char **out, bool name
   *p += 4;
   if ((uint32_t)(end - *p) < len || (name && len == 0))
     return -1;
+  /* a NUL separates a value's values; in a name it would cut the name short ("" or a
+   * different header) as C reads it (found by fuzz_spdy) */
+  if (name && memchr(*p, 0, len))
+    return -1;
   char *s = xstrndup((const char *)*p, len);
   if (name)
     for (char *c = s; *c; c++)

@@ -118,7 +118,8 @@ static int ws_write(struct sconn *c, struct schan *ch, const void *p, size_t len
     }
     if (rc < 0)
       return -1;
-    q += n;
+    if (n)   /* p may be NULL for the empty message: NULL + 0 is undefined */
+      q += n;
     len -= n;
   } while (len);
   return 0;

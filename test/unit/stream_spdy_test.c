@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "base/cleanup.h"
 #include "base/xalloc.h"
@@ -347,4 +348,29 @@ Test(stream_spdy, garbage_after_the_upgrade_closes_only_that_connection)
   buf_free(&out[1]);
   spdyc_close(c);
   stream_server_free(s);
+}
+
+/* found by fuzz_spdy: a header name holding a NUL was read as a shorter (or empty) name */
+Test(stream_spdy, a_header_name_holding_nul_is_refused)
+{
+  static const uint8_t block[] = {0, 0, 0, 1, 0, 0, 0, 5, 'a', 0, 'b', 'c', 'd', 0, 0, 0, 1, 'v'};
+  struct spdy_zin *zi = spdy_zin_new();
+  /* compress the raw block as a client would (the encoder only takes C strings) */
+  z_stream zs = {0};
+  cr_assert_eq(deflateInit(&zs, Z_DEFAULT_COMPRESSION), Z_OK);
+  cr_assert_eq(deflateSetDictionary(&zs, stream_spdy_dict, STREAM_SPDY_DICT_LEN), Z_OK);
+  uint8_t out[256];
+  zs.next_in = (uint8_t *)block;
+  zs.avail_in = sizeof(block);
+  zs.next_out = out;
+  zs.avail_out = sizeof(out);
+  cr_assert_eq(deflate(&zs, Z_SYNC_FLUSH), Z_OK);
+  struct spdy_headers h = {0};
+  err_t *e = NULL;
+  cr_assert_eq(spdy_zin_headers(zi, out, sizeof(out) - zs.avail_out, &h, &e), -1);
+  cr_assert(strstr(e->msg, "bad name"), "%s", e->msg);
+  err_free(&e);
+  spdy_headers_clear(&h);
+  deflateEnd(&zs);
+  spdy_zin_free(zi);
 }
