@@ -7,6 +7,7 @@
 #include "base/buf.h"
 #include "base/cleanup.h"
 #include "cri/stream_util.h"
+#include "net/podfiles.h"
 
 #define MAX_DEPTH 32
 
@@ -166,11 +167,8 @@ static int check_rule(enum rule r, const char *where, const char *s, err_t **e)
 {
   size_t n = strlen(s);
   switch (r) {
-  case R_HOSTNAME:
-    if (n > 64 || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n)
-      return err_set(e, ERR_INVALID, 0, "%s \"%.64s\" is not a host name (at most 64 letters, "
-                     "digits, '.' and '-')", where, s);
-    return 0;
+  case R_HOSTNAME:   /* the same rule the pod's /etc/hostname is written with */
+    return n ? podfiles_check_hostname(s, e) : 0;
   case R_LINE:
     if (has_control(s))
       return err_set(e, ERR_INVALID, 0, "%s \"%.64s\" holds a control character", where, s);

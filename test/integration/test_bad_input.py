@@ -198,7 +198,7 @@ CASES = [
     ("device-src-relative", *create(lambda r, t: r.config.devices.append(
         api_pb2.Device(container_path="/dev/x", host_path="dev/null", permissions="rw"))),
      "absolute"),
-    ("hostname-newline", *run_pod(setattr_path(["hostname"], "h\n10.0.0.1 evil")), "host name"),
+    ("hostname-newline", *run_pod(setattr_path(["hostname"], "h\n10.0.0.1 evil")), "hostname"),
     ("dns-search-newline", *run_pod(lambda c, t: c.dns_config.searches.append(
         "a\nnameserver 6.6.6.6")), "control character"),
     ("cgroup-parent-climbs", *run_pod(setattr_path(["linux", "cgroup_parent"], "/../../../etc/x")),
