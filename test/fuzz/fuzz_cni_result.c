@@ -17,6 +17,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[] = "/tmp/crisp-fuzz-cni-XXXXXX";
 
+static void remove_scratch(void)
+{
+  err_t *e = NULL;
+  rm_rf(dir, &e);
+  err_free(&e);
+}
+
 static void result(const json_t *j)
 {
   struct cni_result r = {0};
@@ -42,8 +49,11 @@ static void net(const char *text)
 static void cache(const uint8_t *data, size_t size)
 {
   static bool made;
-  if (!made && !(made = mkdtemp(dir) != NULL))
-    abort();
+  if (!made) {
+    if (!(made = mkdtemp(dir) != NULL))
+      abort();
+    atexit(remove_scratch);
+  }
   char *p = path_join(dir, CNI_CACHE_FILE);
   int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0 || write(fd, data, size) != (ssize_t)size)

@@ -16,6 +16,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[] = "/tmp/crisp-fuzz-monitor-XXXXXX";
 
+static void remove_scratch(void)
+{
+  err_t *e = NULL;
+  rm_rf(dir, &e);
+  err_free(&e);
+}
+
 static void put(const char *name, const uint8_t *data, size_t size)
 {
   char *p = path_join(dir, name);
@@ -29,8 +36,11 @@ static void put(const char *name, const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   static bool made;
-  if (!made && !(made = mkdtemp(dir) != NULL))
-    abort();
+  if (!made) {
+    if (!(made = mkdtemp(dir) != NULL))
+      abort();
+    atexit(remove_scratch);
+  }
   err_t *e = NULL;
   put(MON_EXIT, data, size);
   put(MON_STARTED, data, size);

@@ -21,6 +21,13 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char root[] = "/tmp/crisp-fuzz-records-XXXXXX";
+
+static void remove_scratch(void)
+{
+  err_t *e = NULL;
+  rm_rf(root, &e);
+  err_free(&e);
+}
 #define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static void put(const char *rel, const uint8_t *data, size_t size)
@@ -46,6 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(p);
     free(c);
     made = true;
+    atexit(remove_scratch);
   }
   put("pods/" ID ".json", data, size);
   put("containers/" ID ".json", data, size);

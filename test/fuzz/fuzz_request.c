@@ -43,6 +43,8 @@ static const ProtobufCMessageDescriptor *const methods[] = {
 
 static char spec_path[] = "/tmp/crisp-fuzz-spec-XXXXXX";
 
+static void remove_scratch(void) { unlink(spec_path); }
+
 static void create_container(const Runtime__V1__CreateContainerRequest *r)
 {
   static char *ep[] = {"/bin/sh"};
@@ -61,8 +63,11 @@ static void create_container(const Runtime__V1__CreateContainerRequest *r)
   err_t *e = NULL;
   if (ctrspec_build(r->config, r->sandbox_config, &pod, &img, &paths, &s, &e) == 0) {
     static int fd = -1;
-    if (fd < 0 && (fd = mkstemp(spec_path)) < 0)
-      abort();
+    if (fd < 0) {
+      if ((fd = mkstemp(spec_path)) < 0)
+        abort();
+      atexit(remove_scratch);
+    }
     if (spec_write(s, spec_path, &e) < 0 || spec_read(spec_path, &back, &e) < 0)
       { fprintf(stderr, "spec roundtrip: %s\n", e->msg); abort(); }   /* what crispd writes, the monitor must read */
     spec_free(back);

@@ -13,11 +13,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char path[] = "/tmp/crisp-fuzz-seccomp-XXXXXX";
 
+static void remove_scratch(void) { unlink(path); }
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   static int fd = -1;
-  if (fd < 0 && (fd = mkstemp(path)) < 0)
-    abort();
+  if (fd < 0) {
+    if ((fd = mkstemp(path)) < 0)
+      abort();
+    atexit(remove_scratch);
+  }
   if (ftruncate(fd, 0) < 0 || pwrite(fd, data, size, 0) != (ssize_t)size)
     abort();
   struct seccomp_filter *f = NULL;
