@@ -111,7 +111,11 @@ int mon_open_log(const char *path, int *fd, err_t **e)
     if (mkdir_p(dir, 0755, e) < 0)
       return err_wrap(e, "container log directory");
   }
-  int f = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+  /* a symlink planted where the log goes must not take the log (and its appends)
+   * anywhere else: the file itself is never followed */
+  int f = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0640);
+  if (f < 0 && errno == ELOOP)
+    return err_set(e, ERR_INVALID, errno, "container log %s is a symbolic link", path);
   if (f < 0)
     return err_sys(e, errno, "open container log %s", path);
   *fd = f;

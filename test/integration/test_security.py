@@ -427,3 +427,15 @@ def test_host_processes_are_visible_only_with_host_pid(node, escape_bin):
     host = node.run(node.run_pod(name="hostpid", pid=api_pb2.NODE), name="host")
     rc, out, _ = node.sh(host, f"cat /proc/{me}/cmdline | tr '\\0' ' '")
     assert rc == 0 and "pytest" in out, out
+
+
+def test_a_symlink_planted_at_the_log_path_is_not_followed(node, tmp_path):
+    pod = node.run_pod()
+    cfg = node.pod_cfgs[pod]
+    target = tmp_path / "elsewhere"
+    target.write_text("")
+    os.symlink(target, os.path.join(cfg.log_directory, "c_0.log"))
+    c = node.create(pod)
+    e = rpc_error(node.start, c)
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "symbolic link" in e.details(), e
+    assert target.read_text() == ""   # nothing went through the link
