@@ -223,6 +223,7 @@ static void sandbox_opts_copy(struct sandbox_opts *dst, const struct sandbox_opt
   dst->kernel_version = xstrdup(src->kernel_version);
   dst->machine = xstrdup(src->machine);
   dst->policy_file = xstrdup(src->policy_file);
+  dst->prog_path = xstrdup(src->prog_path);
 }
 
 static int build_identity(const Runtime__V1__ContainerConfig *cfg, const struct ctrspec_pod *pod,
