@@ -43,6 +43,10 @@ def test_seed_scenario_runsc_shows_the_sandbox_kernel_and_its_own_log(node):
     c = node.run(pod)
     code, out, _ = node.sh(c, "uname -r")
     assert (code, out.strip()) == (0, "4.4.0")
+    # the monitor loads the program crispd compiled for the handler at start
+    with open(os.path.join(node.d.state, "containers", c, "spec.json")) as f:
+        prog = json.load(f)["sandbox"]["prog_path"]
+    assert prog == os.path.join(node.d.state, "sandbox", "runsc.bpf") and os.path.getsize(prog) > 0
     code, out, _ = node.sh(c, "uname -a")
     assert code == 0 and "4.4.0" in out and platform.release() not in out
     assert node.pod_cfgs[pod].hostname in out   # the node name is still the pod's
