@@ -107,7 +107,7 @@ $(B)/lib/%.a:
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 CRISPD_LIBS := $(LIB_CRI) $(LIB_IMAGE) $(LIB_RUNTIMES) $(LIB_SANDBOX) $(LIB_NET) $(LIB_BASE)
-$(B)/bin/crispd: $(call obj,cmd/crispd.c) $(CRISPD_LIBS)
+$(B)/bin/crispd: $(call obj,cmd/crispd.c cmd/crispd_images.c) $(CRISPD_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)set -o pipefail; $(CRISPD_LD) $(filter-out -std=c11,$(CFLAGS)) $(LDFLAGS) -o $@ $^ \

@@ -12,6 +12,7 @@
 
 #include "base/log.h"
 #include "base/trim.h"
+#include "cmd/crispd_images.h"
 #include "cri/config.h"
 #include "cri/cri.h"
 
@@ -31,6 +32,9 @@ static void usage(FILE *f)
           "  --listen PATH      CRI socket (default /run/crisp/crisp.sock)\n"
           "  --version          print the version and exit\n"
           "  --help             print this help and exit\n"
+          "\n"
+          "       crispd images import [--config FILE] [--state DIR] [--name NAME] FILE|-\n"
+          "                     load an OCI or docker archive into the running crispd\n"
           "\n"
           "Logs go to stderr, one logfmt line per event. SIGTERM or SIGINT stops crispd\n"
           "after in-flight calls finish; containers keep running.\n");
@@ -129,6 +133,8 @@ static int wait_for_stop(int sfd)
 
 int main(int argc, char **argv)
 {
+  if (argc > 1 && strcmp(argv[1], "images") == 0)
+    return crispd_images_main(argc - 1, argv + 1);
   struct flags f;
   int rc = parse_flags(argc, argv, &f);
   if (rc)

@@ -28,6 +28,7 @@ struct cri {
   struct puller *puller;  /* runs crisp-pull helpers */
   struct objects *objects;   /* pods and containers */
   char *monitor_helper;      /* path of crisp-monitor */
+  struct admin *admin;       /* <state>/admin.sock (admin.c) */
   struct stream_server *streams;   /* exec/attach/port-forward URLs (streaming.c) */
   struct trash *trash;       /* removed containers' dirs, deleted in the background */
   struct exitwatch *exitwatch;     /* CONTAINER_STOPPED on exits (exitwatch.c) */
