@@ -65,7 +65,7 @@ static int read_replies(int sock, FILE *out, err_t **e)
   size_t used = 0;
   for (;;) {
     char *nl;
-    while ((nl = memchr(b.data + used, '\n', b.len - used))) {
+    while (b.len > used && (nl = memchr(b.data + used, '\n', b.len - used))) {
       *nl = '\0';
       const char *line = b.data + used;
       used = (size_t)(nl - b.data) + 1;
