@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -19,6 +20,8 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "cri/internal.h"
+
+#define ADMIN_REQUEST_TIMEOUT_S 10
 
 struct admin {
   struct cri *d;
@@ -114,18 +117,23 @@ static int do_import(struct conn *c, const char *name, int archive, err_t **e)
   return 0;
 }
 
+/* The request is read before the caller is judged: closing a connection with its
+ * request unread would reset it, and the caller would never see why. */
 static int serve_request(struct conn *c, err_t **e)
 {
+  char line[ADMIN_LINE_MAX];
+  cleanup_close int archive = -1;
+  struct timeval tv = {.tv_sec = ADMIN_REQUEST_TIMEOUT_S};   /* a silent client goes */
+  if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+    return err_sys(e, errno, "admin connection");
+  if (read_request(c->fd, line, sizeof(line), &archive, e) < 0)
+    return -1;
   struct ucred cred;
   socklen_t len = sizeof(cred);
   if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
     return err_sys(e, errno, "peer credentials");
   if (cred.uid != 0)
     return err_set(e, ERR_PERMISSION, 0, "the admin socket is for root only (uid %u)", cred.uid);
-  char line[ADMIN_LINE_MAX];
-  cleanup_close int archive = -1;
-  if (read_request(c->fd, line, sizeof(line), &archive, e) < 0)
-    return -1;
   if (strcmp(line, "import") == 0 || strncmp(line, "import ", 7) == 0)
     return do_import(c, line[6] ? line + 7 : NULL, archive, e);
   return err_set(e, ERR_INVALID, 0, "unknown request \"%.64s\"", line);
