@@ -144,17 +144,16 @@ static int names_of(struct import *im, const struct pull_state *s, struct import
   return 0;
 }
 
+/* The image's record: its tags, a repo digest per tag, its layers. */
 static int add_record(struct import *im, const struct pull_state *s, struct import_result *res,
-                      err_t **e)
+                      char **repos, err_t **e)
 {
-  char **repos = NULL;
   const char *cfg = json_str(json_get(s->image, "config_digest"));
   const char *top = json_str(json_get(s->image, "index_digest"));
   if (!top)
     top = json_str(json_get(s->image, "manifest_digest"));
-  int rc = names_of(im, s, res, &repos, e);
   char **digests = xcalloc(res->n_names + 1, sizeof(char *));
-  for (size_t i = 0; rc == 0 && i < res->n_names; i++)
+  for (size_t i = 0; i < res->n_names; i++)
     digests[i] = xasprintf("%s@%s", repos[i], top);
   const char **chains = xcalloc(s->n_layers + 1, sizeof(*chains));
   for (size_t i = 0; i < s->n_layers; i++)
@@ -164,24 +163,36 @@ static int add_record(struct import *im, const struct pull_state *s, struct impo
       .repo_tags = res->names,
       .n_tags = res->n_names,
       .repo_digests = digests,
-      .n_digests = rc == 0 ? res->n_names : 0,
+      .n_digests = res->n_names,
       .manifest_digest = (char *)json_str(json_get(s->image, "manifest_digest")),
       .config_digest = (char *)cfg,
       .chain_ids = (char **)chains,
       .n_layers = s->n_layers,
   };
-  if (rc == 0 && store_image_add(im->p->store, &rec, e) < 0)
-    rc = err_wrap(e, "record imported image %s", cfg);
-  if (rc == 0)
+  int rc = store_image_add(im->p->store, &rec, e);
+  if (rc < 0)
+    err_wrap(e, "record imported image %s", cfg);
+  else
     res->id = xstrdup(cfg);
   for (size_t i = 0; i < res->n_names; i++)
-    free(repos[i]), free(digests[i]);
-  free(repos);
+    free(digests[i]);
   free(digests);
   free(chains);
   return rc;
 }
 
+static void repos_free(char ***repos, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; repos[i] && repos[i][k]; k++)
+      free(repos[i][k]);
+    free(repos[i]);
+  }
+  free(repos);
+}
+
+/* Every name of every image is checked before the first record is written, so a bad
+ * name leaves no image of the archive behind. */
 static int add_records(struct import *im, struct import_result **out, size_t *n, err_t **e)
 {
   if (im->n == 0)
@@ -190,11 +201,16 @@ static int add_records(struct import *im, struct import_result **out, size_t *n,
     return err_set(e, ERR_INVALID, 0, "a name can be given to an archive of one image; this one holds %zu",
                    im->n);
   struct import_result *res = xcalloc(im->n, sizeof(*res));
-  for (size_t i = 0; i < im->n; i++) {
-    if (add_record(im, &im->imgs[i], &res[i], e) < 0) {
-      import_results_free(res, im->n);
-      return -1;
-    }
+  char ***repos = xcalloc(im->n, sizeof(*repos));
+  int rc = 0;
+  for (size_t i = 0; i < im->n && rc == 0; i++)
+    rc = names_of(im, &im->imgs[i], &res[i], &repos[i], e);
+  for (size_t i = 0; i < im->n && rc == 0; i++)
+    rc = add_record(im, &im->imgs[i], &res[i], repos[i], e);
+  repos_free(repos, im->n);
+  if (rc < 0) {
+    import_results_free(res, im->n);
+    return -1;
   }
   *out = res;
   *n = im->n;
