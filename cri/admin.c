@@ -22,6 +22,7 @@
 #include "cri/internal.h"
 
 #define ADMIN_REQUEST_TIMEOUT_S 10
+#define ADMIN_MAX_CONNS 16
 
 struct admin {
   struct cri *d;
@@ -33,11 +34,13 @@ struct admin {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int active;               /* connections being served */
+  int conns[ADMIN_MAX_CONNS];   /* their sockets, -1 for a free slot */
 };
 
 struct conn {
   struct admin *a;
   int fd;
+  int slot;
 };
 
 static void reply(int fd, const char *kind, const char *text)
@@ -150,35 +153,50 @@ static void *conn_thread(void *arg)
   } else {
     reply(c->fd, "ok", NULL);
   }
-  close(c->fd);
   struct admin *a = c->a;
-  free(c);
   pthread_mutex_lock(&a->mu);
+  a->conns[c->slot] = -1;   /* before the close: admin_stop must not shut a reused fd */
   a->active--;
   pthread_cond_broadcast(&a->cv);
   pthread_mutex_unlock(&a->mu);
+  close(c->fd);
+  free(c);
   return NULL;
 }
 
 static void start_conn(struct admin *a, int fd)
 {
+  int slot = -1;
+  pthread_mutex_lock(&a->mu);
+  for (int i = 0; i < ADMIN_MAX_CONNS && slot < 0; i++)
+    if (a->conns[i] < 0)
+      slot = i;
+  if (slot >= 0) {
+    a->conns[slot] = fd;
+    a->active++;
+  }
+  pthread_mutex_unlock(&a->mu);
+  if (slot < 0) {
+    reply(fd, "error", "crispd is busy with other admin requests; try again");
+    close(fd);
+    return;
+  }
   struct conn *c = xcalloc(1, sizeof(*c));
   c->a = a;
   c->fd = fd;
+  c->slot = slot;
   pthread_attr_t at;
   pthread_attr_init(&at);
   pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-  pthread_mutex_lock(&a->mu);
-  a->active++;
-  pthread_mutex_unlock(&a->mu);
   pthread_t t;
   if (pthread_create(&t, &at, conn_thread, c) != 0) {
     reply(fd, "error", "crispd cannot start a thread for this request");
-    close(fd);
-    free(c);
     pthread_mutex_lock(&a->mu);
+    a->conns[slot] = -1;
     a->active--;
     pthread_mutex_unlock(&a->mu);
+    close(fd);
+    free(c);
   }
   pthread_attr_destroy(&at);
 }
@@ -226,6 +244,8 @@ int admin_start(struct cri *d, struct admin **out, err_t **e)
   a->path = path_join(d->cfg.state, ADMIN_SOCKET_NAME);
   a->listen_fd = -1;
   a->wake[0] = a->wake[1] = -1;
+  for (int i = 0; i < ADMIN_MAX_CONNS; i++)
+    a->conns[i] = -1;
   pthread_mutex_init(&a->mu, NULL);
   pthread_cond_init(&a->cv, NULL);
   image_import_cleanup(d->cfg.root);
@@ -255,6 +275,11 @@ void admin_stop(struct admin *a)
     unlink(a->path);
   }
   pthread_mutex_lock(&a->mu);
+  /* a client still sending its request is cut short; imports see stopping (or this)
+   * and end within their next poll */
+  for (int i = 0; i < ADMIN_MAX_CONNS; i++)
+    if (a->conns[i] >= 0)
+      shutdown(a->conns[i], SHUT_RD);
   while (a->active > 0)
     pthread_cond_wait(&a->cv, &a->mu);
   pthread_mutex_unlock(&a->mu);

@@ -322,3 +322,30 @@ def test_admin_socket_goes_with_crispd(make_crispd):
     assert os.path.exists(sock)
     assert d.stop() == 0
     assert not os.path.exists(sock)
+
+
+def test_crispd_stops_promptly_with_a_silent_admin_client_and_an_import_under_way(
+        make_crispd, archives):
+    import socket
+    import time
+    d = make_crispd()
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.connect(os.path.join(d.state, "admin.sock"))
+    # an import whose archive never ends: half of it, then the pipe stays open
+    r, w = os.pipe()
+    client = subprocess.Popen([CRISPD, "images", "import", "--state", d.state, "-"], stdin=r,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.close(r)
+    with open(archives["layers"], "rb") as f:
+        data = f.read()
+    os.write(w, data[:len(data) // 2])
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    assert d.stop() == 0
+    assert time.monotonic() - t0 < 5
+    out, err = client.communicate(timeout=10)
+    os.close(w)
+    silent.close()
+    assert client.returncode == 1 and b"cancelled" in err, err
+    assert not [n for n in os.listdir(d.root) if n.startswith("import.tmp-")]
+    assert image_records(d.root) == [] and layer_dirs(d.root) == set()
