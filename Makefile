@@ -18,7 +18,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.
 PKGS_BUILD := build-essential g++ pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev \
   libcurl4-openssl-dev libarchive-dev libyajl-dev libcriterion-dev libseccomp-dev libssl-dev \
   zlib1g-dev
-PKGS_TEST := python3 python3-grpcio python3-grpc-tools python3-pytest iproute2 util-linux procps \
+PKGS_TEST := python3 python3-grpcio python3-grpc-tools python3-pytest python3-yaml iproute2 util-linux procps \
   busybox-static iptables skopeo umoci docker-registry jq apache2-utils
 PKGS_BENCH := containerd bc
 PKGS_FUZZ := clang
@@ -107,7 +107,7 @@ $(B)/lib/%.a:
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 CRISPD_LIBS := $(LIB_CRI) $(LIB_IMAGE) $(LIB_RUNTIMES) $(LIB_SANDBOX) $(LIB_NET) $(LIB_BASE)
-$(B)/bin/crispd: $(call obj,cmd/crispd.c) $(CRISPD_LIBS)
+$(B)/bin/crispd: $(call obj,cmd/crispd.c cmd/crispd_images.c) $(CRISPD_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)set -o pipefail; $(CRISPD_LD) $(filter-out -std=c11,$(CFLAGS)) $(LDFLAGS) -o $@ $^ \
@@ -296,6 +296,8 @@ install: all
 	install -D -m 0755 $(B)/bin/crisp-pull $(DESTDIR)$(PREFIX)/bin/crisp-pull
 	install -D -m 0755 $(B)/bin/crisp-monitor $(DESTDIR)$(PREFIX)/bin/crisp-monitor
 	install -D -m 0644 deploy/crispd.service $(DESTDIR)/etc/systemd/system/crispd.service
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/crisp/README.md
+	install -D -m 0644 deploy/kubelet.md $(DESTDIR)$(PREFIX)/share/doc/crisp/kubelet.md
 	[ -e $(DESTDIR)/etc/crisp/config.json ] || install -D -m 0644 deploy/config.json $(DESTDIR)/etc/crisp/config.json
 	[ -e $(DESTDIR)/etc/crictl.yaml ] || install -D -m 0644 deploy/crictl.yaml $(DESTDIR)/etc/crictl.yaml
 

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/quarantine.h"
 #include "base/trim.h"
+#include "cmd/crispd_images.h"
 #include "cri/config.h"
 #include "cri/cri.h"
 
@@ -36,6 +37,9 @@ static void usage(FILE *f)
           "                     (refused while a crispd serves that root)\n"
           "  --version          print the version and exit\n"
           "  --help             print this help and exit\n"
+          "\n"
+          "       crispd images import [--config FILE] [--state DIR] [--name NAME] FILE|-\n"
+          "                     load an OCI or docker archive into the running crispd\n"
           "\n"
           "Logs go to stderr, one logfmt line per event. SIGTERM or SIGINT stops crispd\n"
           "after in-flight calls finish; containers keep running.\n");
@@ -165,6 +169,8 @@ static int check_store(const struct flags *f)
 
 int main(int argc, char **argv)
 {
+  if (argc > 1 && strcmp(argv[1], "images") == 0)
+    return crispd_images_main(argc - 1, argv + 1);
   struct flags f;
   int rc = parse_flags(argc, argv, &f);
   if (rc)

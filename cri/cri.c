@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/file.h"
 #include "base/xalloc.h"
+#include "cri/admin.h"
 #include "cri/internal.h"
 #include "cri/trash.h"
 #include "runtimes/sandbox_info.h"
@@ -129,7 +130,8 @@ int cri_serve(struct cri *d, err_t **e)
       .max_workers = 64,
       .pollers = 1,
   };
-  if (rpc_server_start(&o, d->rpc_methods, d->n_methods, &d->rpc, e) < 0)
+  if (rpc_server_start(&o, d->rpc_methods, d->n_methods, &d->rpc, e) < 0 ||
+      admin_start(d, &d->admin, e) < 0)
     return -1;
   log_info("serving CRI v1", "socket", d->cfg.listen, "version", cri_version(), NULL);
   return 0;
@@ -137,6 +139,8 @@ int cri_serve(struct cri *d, err_t **e)
 
 void cri_stop(struct cri *d, int grace_ms)
 {
+  admin_stop(d->admin);   /* first: an import under way is cancelled, not waited for */
+  d->admin = NULL;
   if (!d->rpc)
     return;
   rpc_server_stop(d->rpc, grace_ms);

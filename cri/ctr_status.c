@@ -366,8 +366,19 @@ int cri_reopen_container_log_rpc(struct cri *d, struct cri_call *c, const Protob
 {
   const Runtime__V1__ReopenContainerLogRequest *in = (const Runtime__V1__ReopenContainerLogRequest *)req;
   cleanup_free char *dir = NULL;
-  if (running_dir(d, in->container_id, &dir, e) < 0 || monitor_reopen_log(dir, e) < 0)
+  if (running_dir(d, in->container_id, &dir, e) < 0)
     return err_wrap(e, "reopen log of container %s", in->container_id);
+  if (monitor_reopen_log(dir, e) < 0) {
+    /* a monitor that exits with the container drops the connection it had not answered
+     * yet: kubelet must see "not running" then, not a broken runtime */
+    cleanup_free char *again = NULL;
+    err_t *re = NULL;
+    if (running_dir(d, in->container_id, &again, &re) < 0) {
+      err_free(e);
+      *e = re;
+    }
+    return err_wrap(e, "reopen log of container %s", in->container_id);
+  }
   Runtime__V1__ReopenContainerLogResponse *r = arena_alloc(&c->arena, sizeof(*r));
   runtime__v1__reopen_container_log_response__init(r);
   *resp = &r->base;

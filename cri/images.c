@@ -6,6 +6,7 @@
 
 #include "base/buf.h"
 #include "base/cleanup.h"
+#include "base/file.h"
 #include "base/json.h"
 #include "base/xalloc.h"
 #include "cri/internal.h"
@@ -239,7 +240,10 @@ static Runtime__V1__FilesystemUsage *fs_usage(struct arena *a, const char *mount
 }
 
 /* Image and container filesystems are the same one (root holds both), reported once
- * under each name as kubelet's eviction manager reads them. */
+ * under each name as kubelet's eviction manager reads them. Its use is everything crisp
+ * keeps there: the image store (cached until it changes) and, walked on every call as
+ * they change all the time, the containers' writable layers and the pod and container
+ * records, as containerd counts its active snapshots with the image ones. */
 int cri_image_fs_info_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
                           ProtobufCMessage **resp, err_t **e)
 {
@@ -247,6 +251,10 @@ int cri_image_fs_info_rpc(struct cri *d, struct cri_call *c, const ProtobufCMess
   cleanup_free char *mnt = NULL;
   if (store_usage(d->store, &bytes, &inodes, &mnt, e) < 0)
     return err_wrap(e, "image filesystem usage");
+  cleanup_free char *ctrs = path_join(d->cfg.root, "containers");
+  cleanup_free char *pods = path_join(d->cfg.root, "pods");
+  cri_dir_usage(ctrs, &bytes, &inodes);
+  cri_dir_usage(pods, &bytes, &inodes);
   Runtime__V1__ImageFsInfoResponse *r = arena_alloc(&c->arena, sizeof(*r));
   runtime__v1__image_fs_info_response__init(r);
   r->n_image_filesystems = 1;

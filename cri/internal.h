@@ -28,6 +28,7 @@ struct cri {
   struct puller *puller;  /* runs crisp-pull helpers */
   struct objects *objects;   /* pods and containers */
   char *monitor_helper;      /* path of crisp-monitor */
+  struct admin *admin;       /* <state>/admin.sock (admin.c) */
   struct stream_server *streams;   /* exec/attach/port-forward URLs (streaming.c) */
   struct trash *trash;       /* removed containers' dirs, deleted in the background */
   struct exitwatch *exitwatch;     /* CONTAINER_STOPPED on exits (exitwatch.c) */
@@ -141,6 +142,8 @@ int cri_streaming_start(struct cri *d, err_t **e);
 void cri_streaming_stop(struct cri *d);
 
 /* stats.c */
+/* Adds the blocks and inodes below path (not path itself) to *bytes and *inodes. */
+void cri_dir_usage(const char *path, uint64_t *bytes, uint64_t *inodes);
 CRI_RPC(cri_container_stats_rpc);
 CRI_RPC(cri_list_container_stats_rpc);
 CRI_RPC(cri_pod_sandbox_stats_rpc);

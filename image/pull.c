@@ -32,14 +32,6 @@ struct inflight {
   pthread_cond_t cv;
 };
 
-struct puller {
-  struct store *store;
-  char *helper;
-  char *registries_json;   /* the job's "registries" member, built once */
-  int parallel;
-  pthread_mutex_t mu;
-  struct inflight *inflight;
-};
 
 static void registries_json(const struct puller_opts *o, struct buf *b)
 {
@@ -95,13 +87,7 @@ void puller_free(struct puller *p)
 
 /* ---- the helper process ----------------------------------------------------------- */
 
-struct helper {
-  pid_t pid;
-  int to;                  /* its stdin */
-  struct line_reader from; /* its stdout */
-};
-
-static int helper_start(struct puller *p, struct helper *h, err_t **e)
+int pull_helper_start(const struct puller *p, struct helper *h, int extra_fd, err_t **e)
 {
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) < 0)
@@ -125,6 +111,8 @@ static int helper_start(struct puller *p, struct helper *h, err_t **e)
       _exit(127);
     if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0)
       _exit(127);
+    if (extra_fd >= 0 && (extra_fd == 3 ? fcntl(3, F_SETFD, 0) : dup2(extra_fd, 3)) < 0)
+      _exit(127);
     execl(p->helper, "crisp-pull", (char *)NULL);
     _exit(127);
   }
@@ -136,8 +124,7 @@ static int helper_start(struct puller *p, struct helper *h, err_t **e)
   return 0;
 }
 
-/* Stops the helper (at once if kill) and reaps it; -1 if it did not exit 0. */
-static int helper_stop(struct helper *h, bool kill_it)
+int pull_helper_stop(struct helper *h, bool kill_it)
 {
   if (h->pid <= 0)
     return 0;
@@ -153,20 +140,19 @@ static int helper_stop(struct helper *h, bool kill_it)
   return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
-static long long mono_ms(void)
+long long pull_mono_ms(void)
 {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Next message from the helper, honouring the request's cancellation and deadline. */
-static int helper_read(struct helper *h, const struct pull_request *r, json_t **msg, err_t **e)
+int pull_helper_read(struct helper *h, const struct pull_request *r, json_t **msg, err_t **e)
 {
   for (;;) {
     if (r->cancelled && r->cancelled(r->arg))
       return err_set(e, ERR_CANCELLED, 0, "pull of %s cancelled", r->image);
-    if (r->deadline_ms && mono_ms() >= r->deadline_ms)
+    if (r->deadline_ms && pull_mono_ms() >= r->deadline_ms)
       return err_set(e, ERR_DEADLINE, 0, "pull of %s did not finish before the deadline", r->image);
     char *line;
     int rc = line_read(&h->from, 200, &line, e);
@@ -195,26 +181,6 @@ static int helper_read(struct helper *h, const struct pull_request *r, json_t **
 
 /* ---- one pull ---------------------------------------------------------------------- */
 
-struct layer_claim {
-  char chain[STORE_DIGEST_BUF];
-  const char *parent;
-  const char *digest, *diff_id;
-  char *tmpdir;        /* non-NULL while we own an unpack */
-  bool committed;      /* this pull published it */
-};
-
-struct pull_state {
-  struct puller *p;
-  const struct pull_request *r;
-  struct image_ref ref;
-  struct helper h;
-  json_t *image;        /* the helper's "image" message */
-  char *blobs[3];       /* digests this pull stored (pointing into image) */
-  size_t n_blobs;
-  struct layer_claim *layers;
-  size_t n_layers;
-  size_t pending;       /* layers the helper still unpacks for us */
-};
 
 static int send_job(struct pull_state *s, err_t **e)
 {
@@ -230,10 +196,10 @@ static int send_job(struct pull_state *s, err_t **e)
     buf_json_str(&b, v[i] ? v[i] : "");
   }
   buf_printf(&b, "},\"registries\":%s,\"parallel\":%d}", s->p->registries_json, s->p->parallel);
-  return line_write(s->h.to, NULL, &b, e);
+  return line_write(s->h->to, NULL, &b, e);
 }
 
-static int store_blobs(struct pull_state *s, err_t **e)
+int pull_store_blobs(struct pull_state *s, err_t **e)
 {
   const char *pairs[][2] = {{"index", "index_digest"}, {"manifest", "manifest_digest"},
                             {"config", "config_digest"}};
@@ -251,7 +217,7 @@ static int store_blobs(struct pull_state *s, err_t **e)
   return 0;
 }
 
-static int claim_layers(struct pull_state *s, err_t **e)
+int pull_claim_layers(struct pull_state *s, err_t **e)
 {
   const json_t *ls = json_get(s->image, "layers");
   s->n_layers = json_len(ls);
@@ -273,16 +239,16 @@ static int claim_layers(struct pull_state *s, err_t **e)
     buf_printf(&b, "{\"unpack\":%zu,\"dir\":", i);
     buf_json_str(&b, l->tmpdir);
     buf_putc(&b, '}');
-    if (line_write(s->h.to, NULL, &b, e) < 0)
+    if (line_write(s->h->to, NULL, &b, e) < 0)
       return err_wrap(e, "pull helper");
     s->pending++;
   }
   cleanup_buf struct buf end = BUF_INIT;
   buf_puts(&end, "{\"end\":true}");
-  return line_write(s->h.to, NULL, &end, e);
+  return line_write(s->h->to, NULL, &end, e);
 }
 
-static int commit_layer(struct pull_state *s, const json_t *msg, err_t **e)
+int pull_commit_layer(struct pull_state *s, const json_t *msg, err_t **e)
 {
   long long i, size;
   const char *blob = json_str(json_get(msg, "blob_digest"));
@@ -340,23 +306,23 @@ static int add_record(struct pull_state *s, char **id, err_t **e)
 
 static int run_pull(struct pull_state *s, char **id, err_t **e)
 {
-  if (helper_start(s->p, &s->h, e) < 0 || send_job(s, e) < 0 ||
-      helper_read(&s->h, s->r, &s->image, e) < 0 || store_blobs(s, e) < 0 ||
-      claim_layers(s, e) < 0)
+  if (pull_helper_start(s->p, s->h, -1, e) < 0 || send_job(s, e) < 0 ||
+      pull_helper_read(s->h, s->r, &s->image, e) < 0 || pull_store_blobs(s, e) < 0 ||
+      pull_claim_layers(s, e) < 0)
     return -1;
   while (s->pending > 0) {
     cleanup_json json_t *msg = NULL;
-    if (helper_read(&s->h, s->r, &msg, e) < 0 || commit_layer(s, msg, e) < 0)
+    if (pull_helper_read(s->h, s->r, &msg, e) < 0 || pull_commit_layer(s, msg, e) < 0)
       return -1;
   }
-  if (helper_stop(&s->h, false) < 0)
+  if (pull_helper_stop(s->h, false) < 0)
     return err_set(e, ERR_INTERNAL, 0, "pull helper for %s failed", s->r->image);
   return add_record(s, id, e);
 }
 
 /* A failed pull takes back what it published: the layers it committed and the blobs it
  * stored, unless an image uses them by now (a pull that records them later retries). */
-static void take_back(struct pull_state *s)
+static void pull_take_back(struct pull_state *s)
 {
   char **chains = xcalloc(s->n_layers + 1, sizeof(*chains));
   size_t n = 0;
@@ -367,19 +333,20 @@ static void take_back(struct pull_state *s)
   free(chains);
 }
 
-static void pull_state_clear(struct pull_state *s, bool failed)
+void pull_state_release(struct pull_state *s, bool failed)
 {
-  helper_stop(&s->h, true);
   for (size_t i = 0; i < s->n_layers; i++)
     if (s->layers[i].tmpdir) {
       store_layer_abort(s->p->store, s->layers[i].chain, s->layers[i].tmpdir);
       free(s->layers[i].tmpdir);
     }
   if (failed)
-    take_back(s);
+    pull_take_back(s);
   free(s->layers);
+  s->layers = NULL;
+  s->n_layers = 0;
   json_free(s->image);
-  image_ref_clear(&s->ref);
+  s->image = NULL;
 }
 
 /* ---- dedup of concurrent pulls of one reference ----------------------------------- */
@@ -423,9 +390,12 @@ static void inflight_leave(struct puller *p, struct inflight *f)
 static int pull_fresh(struct puller *p, const struct pull_request *r, char **id, err_t **e)
 {
   for (int attempt = 1;; attempt++) {
-    struct pull_state s = {.p = p, .r = r};
+    struct helper h = {0};
+    struct pull_state s = {.p = p, .r = r, .h = &h};
     int rc = image_ref_parse(r->image, &s.ref, e) < 0 ? -1 : run_pull(&s, id, e);
-    pull_state_clear(&s, rc < 0);
+    pull_helper_stop(&h, true);
+    pull_state_release(&s, rc < 0);
+    image_ref_clear(&s.ref);
     if (rc == 0 || attempt == PULL_ATTEMPTS || (*e)->code != ERR_PRECONDITION)
       return rc;
     log_info("pulling again: content went away meanwhile", "image", r->image, "error",
@@ -441,7 +411,7 @@ static int wait_stopped(const struct pull_request *r, err_t **e)
     err_set(e, ERR_CANCELLED, 0, "pull of %s cancelled", r->image);
     return 1;
   }
-  if (r->deadline_ms && mono_ms() >= r->deadline_ms) {
+  if (r->deadline_ms && pull_mono_ms() >= r->deadline_ms) {
     err_set(e, ERR_DEADLINE, 0, "pull of %s did not finish before the deadline", r->image);
     return 1;
   }
@@ -490,7 +460,7 @@ int image_pull(struct puller *p, const struct pull_request *r, char **id, err_t 
     return image_pull(p, r, id, e);  /* that pull failed: try on our own */
   }
   pthread_mutex_unlock(&p->mu);
-  long long t0 = mono_ms();
+  long long t0 = pull_mono_ms();
   log_info("pulling image", "image", r->image, NULL);
   int rc = pull_fresh(p, r, id, e);
   pthread_mutex_lock(&p->mu);
@@ -501,7 +471,7 @@ int image_pull(struct puller *p, const struct pull_request *r, char **id, err_t 
   pthread_mutex_unlock(&p->mu);
   if (rc == 0) {
     char ms[32];
-    snprintf(ms, sizeof(ms), "%lld", mono_ms() - t0);
+    snprintf(ms, sizeof(ms), "%lld", pull_mono_ms() - t0);
     log_info("image pulled", "image", r->image, "id", *id, "ms", ms, NULL);
   }
   return rc;

@@ -69,6 +69,39 @@ void puller_free(struct puller *p);
 /* Pulls req->image; *image_ref receives the image ID ("sha256:..", caller frees). */
 int image_pull(struct puller *p, const struct pull_request *req, char **image_ref, err_t **e);
 
+/* ---- import: images from an archive instead of a registry ---------------------------
+ *
+ * image_import hands archive_fd (an OCI image layout or `docker save` tar, possibly
+ * gzip/zstd compressed) to a crisp-pull helper in import mode, which copies it into a
+ * private directory under spool_parent, checks every blob against its digest and sends
+ * each image as a pull would; crispd stores and commits it exactly as a pulled one and
+ * adds the image records only once every image of the archive is complete, so a bad
+ * archive (not a tar, a digest mismatch, a missing blob, an unsupported media type)
+ * leaves nothing. Images are named from the archive (OCI org.opencontainers.image.ref.name
+ * when it is a whole reference, containerd's io.containerd.image.name, docker RepoTags),
+ * normalised like references; name, when given, replaces them (one image only). */
+struct import_request {
+  int archive_fd;             /* becomes the helper's fd 3; the caller keeps it */
+  const char *name;           /* NULL: the archive's names */
+  const char *spool_parent;   /* a directory on the store's filesystem */
+  bool (*cancelled)(void *arg);
+  void *arg;
+};
+
+struct import_result {
+  char *id;                   /* "sha256:..", the config digest */
+  char **names;               /* normalised tags */
+  size_t n_names;
+};
+
+/* *out holds one entry per image (free with import_results_free). */
+int image_import(struct puller *p, const struct import_request *r, struct import_result **out,
+                 size_t *n, err_t **e);
+void import_results_free(struct import_result *v, size_t n);
+
+/* Removes spool directories a crispd that died mid-import left under spool_parent. */
+void image_import_cleanup(const char *spool_parent);
+
 /* The child: reads the job from in_fd, talks on out_fd; returns 0 or -1. */
 int pull_child_main(int in_fd, int out_fd, err_t **e);
 

@@ -462,8 +462,13 @@ int pull_child_main(int in_fd, int out_fd, err_t **e)
   char *line;
   long long parallel = 3;
   int rc = -1;
+  bool import = false;
   if (line_read(&in, -1, &line, e) < 0 || json_parse(line, &job, e) < 0)
     goto out;
+  if (json_bool(json_get(job, "import"), &import) == 0 && import) {
+    rc = import_child_main(job, &in, out_fd, e);
+    goto out;
+  }
   json_int(json_get(job, "parallel"), &parallel);
   if (read_job(&c, job, &jc, e) < 0 || resolve(&c, &msg, e) < 0) {
     send_error(&c, *e);

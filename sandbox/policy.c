@@ -139,6 +139,8 @@ static int rule_cmp(const void *a, const void *b)
 const struct sbx_rule *policy_find(const struct sbx_policy *p, int nr)
 {
   struct sbx_rule key = {.nr = nr};
+  if (p->n == 0)
+    return NULL;   /* an empty table has no array to search */
   return bsearch(&key, p->rules, p->n, sizeof(key), rule_cmp);
 }
 
