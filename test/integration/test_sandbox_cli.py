@@ -306,6 +306,12 @@ def read_until(fd, needle, timeout=10):
 def test_job_control_under_a_pty():
     pid, fd = pty.fork()
     if pid == 0:
+        # a suite started in the background by a non-interactive shell may run with SIGINT
+        # and SIGQUIT ignored (or blocked), and what is ignored when the shell starts
+        # stays ignored in its jobs: give the shell the terminal's defaults
+        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])   # and none blocked
         os.environ["PS1"] = "sbx$ "
         os.environ["ENV"] = ""
         os.execv(SBX, [SBX, "run", "--", BB, "sh", "-i"])
