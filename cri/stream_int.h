@@ -179,6 +179,9 @@ char *stream_status_message(enum stream_kind kind, int version, int exit_code, c
 /* --- stream_tunnel.c: SPDY inside WebSocket ("SPDY/3.1+<protocol>") -------- */
 /* A FIN frame header with opcode op for len bytes; its size. */
 size_t stream_tunnel_header(uint8_t h[10], int op, size_t len);
+/* The length fields of a WebSocket frame header at p[0..n): 0 while incomplete, else 1
+ * with *len the payload length and *hl the header's size before the mask key. */
+int stream_ws_head_len(const uint8_t *p, size_t n, uint64_t *len, size_t *hl);
 /* Moves the payload of every complete client frame in raw to out (answers pings,
  * Close). -1 once the tunnel is over (Close, protocol error: Close sent). */
 int stream_tunnel_unwrap(struct sconn *c, struct buf *raw, struct buf *out);

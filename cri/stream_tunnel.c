@@ -63,25 +63,12 @@ static int fail(struct sconn *c, uint16_t code, const char *why)
 /* One frame at p[0..n): its size, 0 while incomplete, -1 once the tunnel is over. */
 static ssize_t frame(struct sconn *c, uint8_t *p, size_t n, struct buf *out)
 {
-  if (n < 2)
+  uint64_t len;
+  size_t hl;
+  if (!stream_ws_head_len(p, n, &len, &hl))
     return 0;
   int op = p[0] & 0x0f;
   bool fin = p[0] & 0x80;
-  uint64_t len = p[1] & 0x7f;
-  size_t hl = 2;
-  if (len == 126) {
-    if (n < 4)
-      return 0;
-    len = (uint64_t)p[2] << 8 | p[3];
-    hl = 4;
-  } else if (len == 127) {
-    if (n < 10)
-      return 0;
-    len = 0;
-    for (int i = 0; i < 8; i++)
-      len = len << 8 | p[2 + i];
-    hl = 10;
-  }
   if (p[0] & 0x70)
     return fail(c, CLOSE_PROTOCOL, "reserved bits set");
   if (!(p[1] & 0x80))

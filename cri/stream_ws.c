@@ -134,29 +134,38 @@ static void ws_goodbye(struct sconn *c) { send_close(c, WS_NORMAL); }
 
 /* --- reading ----------------------------------------------------------------------- */
 
+int stream_ws_head_len(const uint8_t *p, size_t n, uint64_t *len, size_t *hl)
+{
+  if (n < 2)
+    return 0;
+  *len = p[1] & 0x7f;
+  *hl = 2;
+  if (*len == 126) {
+    if (n < 4)
+      return 0;
+    *len = (uint64_t)p[2] << 8 | p[3];
+    *hl = 4;
+  } else if (*len == 127) {
+    if (n < 10)
+      return 0;
+    *len = 0;
+    for (int i = 0; i < 8; i++)
+      *len = *len << 8 | p[2 + i];
+    *hl = 10;
+  }
+  return 1;
+}
+
 /* One frame from p[0..n): bytes used, 0 if incomplete, -1 after failing the conn. */
 static ssize_t parse_frame(struct sconn *c, uint8_t *p, size_t n, struct ws_frame *f)
 {
-  if (n < 2)
+  uint64_t len;
+  size_t hl;
+  if (!stream_ws_head_len(p, n, &len, &hl))
     return 0;
   f->fin = p[0] & 0x80;
   f->op = p[0] & 0x0f;
   bool masked = p[1] & 0x80;
-  uint64_t len = p[1] & 0x7f;
-  size_t hl = 2;
-  if (len == 126) {
-    if (n < 4)
-      return 0;
-    len = (uint64_t)p[2] << 8 | p[3];
-    hl = 4;
-  } else if (len == 127) {
-    if (n < 10)
-      return 0;
-    len = 0;
-    for (int i = 0; i < 8; i++)
-      len = len << 8 | p[2 + i];
-    hl = 10;
-  }
   if (p[0] & 0x70)
     return ws_fail(c, WS_PROTOCOL, "reserved bits set");
   if (!masked)
