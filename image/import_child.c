@@ -419,15 +419,7 @@ static int import_one(struct ichild *c, const struct imp_image *im, err_t **e)
 
 static void send_error(int fd, const err_t *err)
 {
-  cleanup_buf struct buf b = BUF_INIT;
-  buf_puts(&b, "{\"type\":\"error\",\"code\":");
-  buf_json_str(&b, err_code_name(err->code));
-  buf_puts(&b, ",\"message\":");
-  buf_json_str(&b, err->msg);
-  buf_putc(&b, '}');
-  err_t *e = NULL;
-  line_write(fd, NULL, &b, &e);
-  err_free(&e);
+  line_write_error(fd, NULL, err);
 }
 
 int import_child_main(const json_t *job, struct line_reader *in, int out_fd, err_t **e)

@@ -112,15 +112,7 @@ static int send_msg(struct child *c, const struct buf *b, err_t **e)
 
 static void send_error(struct child *c, const err_t *err)
 {
-  cleanup_buf struct buf b = BUF_INIT;
-  buf_puts(&b, "{\"type\":\"error\",\"code\":");
-  buf_json_str(&b, err_code_name(err->code));
-  buf_puts(&b, ",\"message\":");
-  buf_json_str(&b, err->msg);
-  buf_putc(&b, '}');
-  err_t *e = NULL;
-  send_msg(c, &b, &e);
-  err_free(&e);
+  line_write_error(c->out_fd, &c->out_mu, err);
 }
 
 /* ---- manifest and config -------------------------------------------------------- */

@@ -29,6 +29,9 @@ void line_reader_clear(struct line_reader *r);
 
 /* Writes b plus a newline with one write(2) under mu (mu may be NULL). */
 int line_write(int fd, pthread_mutex_t *mu, const struct buf *b, err_t **e);
+/* The helper's last word on a failure: {"type":"error","code":...,"message":...}.
+ * A write error is ignored (the reader is gone). */
+void line_write_error(int fd, pthread_mutex_t *mu, const err_t *err);
 
 /* err_code <-> its name, for errors that cross the pipe. */
 enum err_code pull_code_parse(const char *name);

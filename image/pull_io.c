@@ -77,3 +77,17 @@ enum err_code pull_code_parse(const char *name)
       return (enum err_code)c;
   return ERR_INTERNAL;
 }
+
+void line_write_error(int fd, pthread_mutex_t *mu, const err_t *err)
+{
+  struct buf b = BUF_INIT;
+  buf_puts(&b, "{\"type\":\"error\",\"code\":");
+  buf_json_str(&b, err_code_name(err->code));
+  buf_puts(&b, ",\"message\":");
+  buf_json_str(&b, err->msg);
+  buf_putc(&b, '}');
+  err_t *e = NULL;
+  line_write(fd, mu, &b, &e);
+  err_free(&e);
+  buf_free(&b);
+}
