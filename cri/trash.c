@@ -24,6 +24,7 @@ struct trash {
   char **bins;             /* <parent>/trash */
   size_t n;
   pthread_t th;
+  bool started;            /* th runs */
   pthread_mutex_t mu;
   pthread_cond_t cv;       /* work queued, or stop */
   pthread_cond_t idle;     /* the queue ran dry */
@@ -97,15 +98,10 @@ int trash_open(const char *const *dirs, size_t n, struct trash **out, err_t **e)
   t->pending = 1;   /* what an earlier crispd left */
   int rc = pthread_create(&t->th, NULL, run, t);
   if (rc != 0) {
-    for (size_t i = 0; i < n; i++) {
-      free(t->parents[i]);
-      free(t->bins[i]);
-    }
-    free(t->parents);
-    free(t->bins);
-    free(t);
+    trash_close(t);
     return err_sys(e, rc, "start the trash thread");
   }
+  t->started = true;
   *out = t;
   return 0;
 }
@@ -114,7 +110,7 @@ void trash_close(struct trash *t)
 {
   if (!t)
     return;
-  if (t->th) {
+  if (t->started) {
     pthread_mutex_lock(&t->mu);
     t->stop = true;
     pthread_cond_signal(&t->cv);

@@ -5,11 +5,9 @@
 #include <linux/filter.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "base/cleanup.h"
 #include "base/file.h"
-#include "base/xalloc.h"
 #include "runtimes/handlers.h"
 #include "sandbox/sandbox.h"
 
@@ -68,8 +66,7 @@ int sandbox_prog_read(const char *path, struct sock_filter **insns, unsigned sho
     return err_wrap(e, "sandbox program");
   if (n == 0 || n % sizeof(struct sock_filter) != 0)
     return err_set(e, ERR_INTERNAL, 0, "sandbox program %s: %zu bytes is no BPF program", path, n);
-  *insns = xmalloc(n);
-  memcpy(*insns, raw, n);
+  *insns = (struct sock_filter *)steal(&raw);
   *len = (unsigned short)(n / sizeof(struct sock_filter));
   return 0;
 }
