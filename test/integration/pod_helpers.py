@@ -31,6 +31,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CONFLIST = os.path.join(HERE, "../../deploy/cni/10-crisp.conflist")
 IMAGE = "base:1"   # busybox-static + /etc/passwd with www-data (registry.sh push-extra)
 
+
+def build_static(directory, source, name):
+    """Builds test/integration/SOURCE static into DIRECTORY/NAME (a directory that
+    containers can bind-mount: mode 0755) and returns that path."""
+    os.chmod(directory, 0o755)
+    out = os.path.join(str(directory), name)
+    subprocess.run(["gcc", "-static", "-O1", "-std=c11", "-D_GNU_SOURCE", "-o", out,
+                    os.path.join(HERE, source)], check=True)
+    return out
+
+
 NS_POD = api_pb2.POD
 NS_CONTAINER = api_pb2.CONTAINER
 NS_NODE = api_pb2.NODE

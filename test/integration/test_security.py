@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from conftest import api_pb2
-from pod_helpers import i64, rpc_error
+from pod_helpers import build_static, i64, rpc_error
 
 CAPS = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
         "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN",
@@ -342,10 +342,7 @@ def escape_bin(tmp_path_factory):
     """escape_helper.c built static, in a directory to bind-mount into containers; a
     setuid-root copy next to it."""
     d = tmp_path_factory.mktemp("escape")
-    os.chmod(d, 0o755)
-    out = d / "escape"
-    subprocess.run(["gcc", "-static", "-O1", "-o", str(out),
-                    os.path.join(os.path.dirname(__file__), "escape_helper.c")], check=True)
+    out = build_static(d, "escape_helper.c", "escape")
     suid = d / "escape-suid"
     shutil.copy(out, suid)
     os.chown(suid, 0, 0)
