@@ -164,6 +164,9 @@ int podenv_stop(struct cri *d, const char *id, err_t **e);      /* idempotent */
 int podenv_destroy(struct cri *d, const char *id, err_t **e);   /* idempotent */
 int podenv_describe(struct cri *d, const struct pod_rec *p, struct ctrspec_pod *out, err_t **e);
 void podenv_describe_clear(struct ctrspec_pod *p);
+/* A pod not on the host's network whose network namespace pin is gone: what a stop or
+ * remove cut short leaves; recovery marks such a ready pod not ready. */
+bool podenv_netns_lost(struct cri *d, const struct pod_rec *p);
 
 /* images.c */
 struct image_record;

@@ -225,3 +225,16 @@ void podenv_describe_clear(struct ctrspec_pod *p)
     free((char *)owned[i]);
   memset(p, 0, sizeof(*p));
 }
+
+bool podenv_netns_lost(struct cri *d, const struct pod_rec *p)
+{
+  struct ctrspec_pod x;
+  err_t *e = NULL;
+  if (podenv_describe(d, p, &x, &e) < 0) {
+    err_free(&e);
+    return false;   /* not a loss this can tell; the pod's calls report the error */
+  }
+  bool lost = !x.host_network && !x.netns_path;
+  podenv_describe_clear(&x);
+  return lost;
+}

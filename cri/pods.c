@@ -115,6 +115,20 @@ int cri_run_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const ProtobufCMe
   return 0;
 }
 
+/* A pod is recorded not ready before its namespaces and network go: a stop or remove
+ * cut short by a crash then leaves a NOTREADY pod (kubelet stops or removes it again),
+ * never a READY one without a network namespace. */
+static int mark_not_ready(struct cri *d, const struct pod_rec *p, err_t **e)
+{
+  if (!p->ready)
+    return 0;
+  struct pod_rec *n = pod_rec_dup(p);
+  n->ready = false;
+  int rc = objects_pod_update(d->objects, n, e);
+  pod_rec_free(n);
+  return rc;
+}
+
 /* Stopping a pod that is not there succeeds: kubelet retries stops and critest expects
  * it (containerd's NotFound here is a known conformance failure). */
 int cri_stop_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
@@ -132,13 +146,9 @@ int cri_stop_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const ProtobufCM
   objects_lock(d->objects, p->id);
   int rc = cri_pod_containers_stop(d, c->ctx, p->id, e);
   if (rc == 0)
+    rc = mark_not_ready(d, p, e);
+  if (rc == 0)
     rc = podenv_stop(d, p->id, e);
-  if (rc == 0 && p->ready) {
-    struct pod_rec *n = pod_rec_dup(p);
-    n->ready = false;
-    rc = objects_pod_update(d->objects, n, e);
-    pod_rec_free(n);
-  }
   objects_unlock(d->objects, p->id);
   if (rc == 0)
     log_info("pod stopped", "pod", p->id, NULL);
@@ -160,6 +170,8 @@ int cri_remove_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const Protobuf
     return 0;  /* stopping or removing what is not there succeeds */
   objects_lock(d->objects, p->id);
   int rc = cri_pod_containers_remove(d, c->ctx, p->id, e);
+  if (rc == 0)
+    rc = mark_not_ready(d, p, e);
   if (rc == 0)
     rc = podenv_destroy(d, p->id, e);
   if (rc == 0)

@@ -121,15 +121,33 @@ static void recover_ctrs(struct cri *d)
   ctr_rec_list_free(v, n);
 }
 
+/* A ready pod whose network namespace is gone cannot run containers: a StopPodSandbox
+ * or RemovePodSandbox was cut short (pods.c records not-ready first, but a store
+ * written before that order may hold one). Kubelet stops or removes it again. */
+static void mark_not_ready(struct cri *d, const struct pod_rec *p)
+{
+  struct pod_rec *n = pod_rec_dup(p);
+  n->ready = false;
+  err_t *e = NULL;
+  if (objects_pod_update(d->objects, n, &e) < 0)
+    warn("cannot record a pod without its network namespace as not ready", p->id, &e);
+  else
+    log_warn("a ready pod had lost its network namespace: now not ready", "pod", p->id, NULL);
+  pod_rec_free(n);
+}
+
 static void recover_pods(struct cri *d)
 {
   struct pod_rec **v;
   size_t n;
   objects_pod_list(d->objects, &v, &n);
   for (size_t i = 0; i < n; i++) {
-    if (!v[i]->creating)
-      continue;
     err_t *e = NULL;
+    if (!v[i]->creating) {
+      if (v[i]->ready && podenv_netns_lost(d, v[i]))
+        mark_not_ready(d, v[i]);
+      continue;
+    }
     if (podenv_destroy(d, v[i]->id, &e) < 0 || objects_pod_remove(d->objects, v[i]->id, &e) < 0)
       warn("cannot undo an interrupted RunPodSandbox", v[i]->id, &e);
     else

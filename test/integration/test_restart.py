@@ -5,6 +5,7 @@ while it was down with their real exit code; and it can still stop, exec into an
 remove them, leaving no process, mount or lease behind."""
 import os
 import signal
+import subprocess
 import time
 
 import grpc
@@ -133,3 +134,28 @@ def test_a_container_killed_with_its_monitor_is_reported_exited(node):
              open(f"/proc/{pid}/cmdline", "rb").read() != b"sleep\x003600\x00",
              what="container process gone")
     assert rpc_error(node.status, ctr).code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_ready_pod_that_lost_its_network_namespace_comes_back_not_ready(node):
+    """What a StopPodSandbox or RemovePodSandbox cut short between its network
+    namespace going and its record changing would leave (crispd now records not-ready
+    first; a store from before may still hold one): the pod must not be reported ready,
+    since no container could join it."""
+    pod = node.run_pod()
+    ctr = node.run(pod)
+    node.d.stop(sig=signal.SIGKILL)
+    pin = os.path.join(node.d.state, "pods", pod, "ns", "net")
+    subprocess.run(["umount", pin], check=True)
+    os.unlink(pin)
+    start_again(node)
+    assert node.pod_status(pod).status.state == NOTREADY
+    assert "lost its network namespace" in node.d.log()
+    err = rpc_error(node.create, pod, name="late")
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "not ready" in err.details(), err
+    # its container still runs until kubelet stops the pod, which then goes cleanly
+    assert node.status(ctr).state == RUNNING
+    node.stop_pod(pod)
+    assert node.status(ctr).state == EXITED
+    node.remove_pod(pod)
+    assert node.list_pods() == [] and node.net.leases() == []
+    assert mounts_under(node.d.base) == []
