@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/fdpass.h"
 #include "base/xalloc.h"
 #include "cri/internal.h"
 #include "cri/streaming.h"
@@ -131,21 +132,8 @@ static int open_console_socket(struct exec_io *io, int *theirs, err_t **e)
 
 static int receive_master(struct exec_io *io, err_t **e)
 {
-  char byte;
-  struct iovec iov = {&byte, 1};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } ctl;
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
-  struct pollfd p = {.fd = io->console, .events = POLLIN};
-  if (poll(&p, 1, PTY_RECEIVE_MS) <= 0)
-    return err_set(e, ERR_INTERNAL, 0, "exec: the command's side sent no pty");
-  ssize_t n = recvmsg(io->console, &m, MSG_CMSG_CLOEXEC);
-  struct cmsghdr *cm = n == 1 ? CMSG_FIRSTHDR(&m) : NULL;
-  if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
-    return err_set(e, ERR_INTERNAL, n < 0 ? errno : 0, "exec: no pty from the command's side");
-  memcpy(&io->master, CMSG_DATA(cm), sizeof(int));
+  if (fd_recv(io->console, PTY_RECEIVE_MS, &io->master, e) < 0)
+    return err_wrap(e, "exec: no pty from the command's side");
   close_fd(&io->console);
   io->out_r = io->master;
   io->in_w = fcntl(io->master, F_DUPFD_CLOEXEC, 3);

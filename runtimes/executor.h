@@ -20,8 +20,13 @@
 #include "base/err.h"
 #include "runtimes/spec.h"
 
-/* Descriptors the container's process gets as 0, 1, 2 (a tty: the pty's slave end for
- * all three). -1 means /dev/null. */
+/* Descriptors the container's process gets as 0, 1, 2; -1 means /dev/null. A tty
+ * (spec tty for a start, exec_spec console_socket for an exec) is made inside the
+ * container instead, as runc's --console-socket: in is then a unix socket (SOCK_STREAM
+ * or SOCK_SEQPACKET) on which the process sends the master of a pty of the container's
+ * own devpts (SCM_RIGHTS, base/fdpass.h) before it execs, and takes the slave as 0, 1,
+ * 2, its controlling terminal (and, for a start, /dev/console); out and err are unused.
+ * The master is queued on the socket by the time the call returns success. */
 struct ctr_stdio {
   int in, out, err;
 };

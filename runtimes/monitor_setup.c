@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -19,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/fdpass.h"
 #include "base/file.h"
 #include "base/xalloc.h"
 #include "runtimes/executor.h"
@@ -130,21 +130,27 @@ static int set_nonblock(int fd, err_t **e)
   return 0;
 }
 
-/* A tty: the container gets the pty's slave as 0, 1 and 2, the monitor keeps the
- * master (output in, and input out, for attach). TIOCGPTPEER opens the slave from
- * the master without a path lookup in /dev/pts. */
-static int open_pty(struct mon *m, struct ctr_stdio *io, err_t **e)
+/* A tty: the container's init makes the pty in its own devpts instance (so its
+ * terminal has a name in there, and the host's devpts never reaches a container) and
+ * sends us the master over this socket pair (ns_start, runc's --console-socket). */
+static int open_console_socket(int *console, struct ctr_stdio *io, err_t **e)
 {
-  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (master < 0)
-    return err_sys(e, errno, "open pty");
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    return err_sys(e, errno, "socketpair");
+  *console = sv[0];
+  io->in = sv[1];
+  return 0;
+}
+
+/* We keep the master: output in, and input out, for attach. It was queued before the
+ * container exec'd, and ns_start returns after that: it is there, or it never comes. */
+static int take_pty(struct mon *m, int console, err_t **e)
+{
+  int master;
+  if (fd_recv(console, 0, &master, e) < 0)
+    return err_wrap(e, "the container's init sent no pty");
   m->src[MON_OUT] = master;
-  if (grantpt(master) < 0 || unlockpt(master) < 0)
-    return err_sys(e, errno, "unlock pty");
-  int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (slave < 0)
-    return err_sys(e, errno, "open pty slave");
-  io->in = io->out = io->err = slave;
   if (m->spec->stdin_open && (m->in_w = fcntl(master, F_DUPFD_CLOEXEC, 3)) < 0)
     return err_sys(e, errno, "dup pty");
   return set_nonblock(master, e);
@@ -163,12 +169,12 @@ static int open_pipe(int *ours, int *theirs, bool ours_reads, err_t **e)
 /* Pipes: stdout and stderr read by the monitor. stdin only with stdin_open, its write
  * end kept by the monitor for attach, non-blocking (the monitor never waits for the
  * container to read; stdin_once: attach closes it when its first session ends). */
-static int open_stdio(struct mon *m, struct ctr_stdio *io, err_t **e)
+static int open_stdio(struct mon *m, struct ctr_stdio *io, int *console, err_t **e)
 {
   io->in = io->out = io->err = -1;
   m->tty = m->spec->tty;
   if (m->tty)
-    return open_pty(m, io, e);
+    return open_console_socket(console, io, e);
   if (open_pipe(&m->src[MON_OUT], &io->out, true, e) < 0 ||
       open_pipe(&m->src[MON_ERR], &io->err, true, e) < 0 ||
       set_nonblock(m->src[MON_OUT], e) < 0 || set_nonblock(m->src[MON_ERR], e) < 0)
@@ -185,7 +191,7 @@ static void close_theirs(struct ctr_stdio *io)
   for (int i = 0; i < 3; i++)
     for (int j = i + 1; j < 3; j++)
       if (fds[j] == fds[i])
-        fds[j] = -1;   /* a pty's slave is all three */
+        fds[j] = -1;   /* one descriptor may serve twice */
   for (int i = 0; i < 3; i++)
     if (fds[i] >= 0)
       close(fds[i]);
@@ -275,7 +281,8 @@ static int build(struct mon *m, err_t **e)
   if (m->spec->log_path && mon_open_log(m->spec->log_path, &m->log_fd, e) < 0)
     return -1;
   struct ctr_stdio io;
-  int rc = open_stdio(m, &io, e);
+  cleanup_close int console = -1;
+  int rc = open_stdio(m, &io, &console, e);
   if (rc == 0)
     rc = ctl_listen(m, e);
   if (rc == 0)
@@ -284,8 +291,8 @@ static int build(struct mon *m, err_t **e)
   close_theirs(&io);
   if (rc < 0)
     return -1;
-  if (block_signals(m, e) < 0 || mon_sbx_follow_uts(&m->sbx, m->pid, e) < 0 ||
-      record_start(m, started_ns, e) < 0) {
+  if ((console >= 0 && take_pty(m, console, e) < 0) || block_signals(m, e) < 0 ||
+      mon_sbx_follow_uts(&m->sbx, m->pid, e) < 0 || record_start(m, started_ns, e) < 0) {
     abort_container(m);
     return -1;
   }

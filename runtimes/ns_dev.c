@@ -1,7 +1,7 @@
 /* ns_dev.c - the container's /dev: a private tmpfs with only the nodes a container
  * needs (the devices cgroup enforces the same list), its own devpts instance, shm,
- * mqueue, the usual links, the console, and the spec's devices. (child, before pivot_root:
- * host device nodes are still reachable to copy) */
+ * mqueue, the usual links and the spec's devices (child, before pivot_root: host device
+ * nodes are still reachable to copy); then a tty container's console (after it). */
 #include "runtimes/ns_int.h"
 
 #include <dirent.h>
@@ -112,21 +112,19 @@ static int make_links(int devfd, err_t **e)
   return 0;
 }
 
-/* A tty container's /dev/console is its terminal (the pty the monitor made), as with
- * runc; found through fd 0, which init_stdio already made the pty's slave end. */
-static int bind_console(int devfd, err_t **e)
+/* After pivot_root, so the source is the container's own pty (its devpts), reached
+ * through the open slave rather than a path the container could change. */
+int dev_bind_console(int slave, err_t **e)
 {
-  char *tty = ttyname(0);
-  if (!tty)
-    return 0;
-  int fd = openat(devfd, "console", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int fd = open("/dev/console", O_WRONLY | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
   if (fd < 0)
     return err_sys(e, errno, "create /dev/console");
+  cleanup_free char *src = xasprintf("/proc/self/fd/%d", slave);
   cleanup_free char *target = xasprintf("/proc/self/fd/%d", fd);
-  int rc = mount(tty, target, NULL, MS_BIND, NULL);
+  int rc = mount(src, target, NULL, MS_BIND, NULL);
   int saved = errno;
   close(fd);
-  return rc < 0 ? err_sys(e, saved, "bind %s on /dev/console", tty) : 0;
+  return rc < 0 ? err_sys(e, saved, "bind the container's pty on /dev/console") : 0;
 }
 
 static int spec_device(int rootfd, const struct device_spec *d, err_t **e)
@@ -182,8 +180,6 @@ int dev_setup(const struct ctr_spec *s, int rootfd, err_t **e)
     return err_sys(e, errno, "open /dev");
   if (make_nodes(s, dir, e) < 0 || dev_mounts(s, rootfd, e) < 0 || make_links(dir, e) < 0)
     return err_wrap(e, "/dev");
-  if (s->tty && bind_console(dir, e) < 0)
-    return -1;
   for (size_t i = 0; i < s->n_devices; i++)
     if (spec_device(rootfd, &s->devices[i], e) < 0)
       return -1;

@@ -18,8 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -96,33 +94,9 @@ static int set_own_oom_score(const struct ctr_spec *s, err_t **e)
  * its master goes to the caller over io->in, its slave becomes the stdio. */
 static int console_pty(struct init_io *io, err_t **e)
 {
-  cleanup_close int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (master < 0)
-    return err_sys(e, errno, "open the container's /dev/pts/ptmx");
-  int unlock = 0;
-  if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
-    return err_sys(e, errno, "unlock the pty");
-  int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (slave < 0)
-    return err_sys(e, errno, "open the pty's slave");
-  char byte = 'p';
-  struct iovec iov = {&byte, 1};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } ctl;
-  memset(&ctl, 0, sizeof(ctl));
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(cm), &master, sizeof(int));
-  if (sendmsg(io->in, &m, MSG_NOSIGNAL) != 1) {
-    int saved = errno;
-    close(slave);
-    return err_sys(e, saved, "send the pty to crispd");
-  }
+  int slave;
+  if (init_console(io->in, &slave, e) < 0)
+    return err_wrap(e, "the exec'd process's terminal");
   close(io->in);
   io->in = io->out = io->err = slave;
   return 0;

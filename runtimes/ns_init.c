@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/fdpass.h"
 #include "base/file.h"
 #include "base/xalloc.h"
 
@@ -49,6 +50,27 @@ int init_stdio(const struct init_io *io, bool tty, err_t **e)
     return err_sys(e, errno, "setsid");
   if (tty && isatty(0) && ioctl(0, TIOCSCTTY, 0) < 0)
     return err_sys(e, errno, "make the tty the controlling terminal");
+  return 0;
+}
+
+int init_console(int sock, int *slave, err_t **e)
+{
+  /* the current root's devpts: the container's own instance, mounted newinstance */
+  cleanup_close int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0)
+    return err_sys(e, errno, "open the container's /dev/pts/ptmx");
+  int unlock = 0;
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+    return err_sys(e, errno, "unlock the pty");
+  /* by the master, not by a path: nothing in the container can swap the slave's node */
+  int fd = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0)
+    return err_sys(e, errno, "open the pty's slave");
+  if (fd_send(sock, master, e) < 0) {
+    close(fd);
+    return err_wrap(e, "hand the pty's master over");
+  }
+  *slave = fd;
   return 0;
 }
 

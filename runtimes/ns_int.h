@@ -67,8 +67,11 @@ int mount_recursive_readonly(int fd, err_t **e);
 int mounts_apply(const struct ctr_spec *s, int rootfd, err_t **e);
 /* A "cgroup" mount: the container's own cgroup, v1 or v2 (ns_cgmount.c). */
 int mount_cgroupfs(const struct ctr_spec *s, int rootfd, const struct mount_spec *m, err_t **e);
-/* /dev: tmpfs, nodes, pts, shm, mqueue, links, console, the spec's devices (ns_dev.c). */
+/* /dev: tmpfs, nodes, pts, shm, mqueue, links, the spec's devices (ns_dev.c). */
 int dev_setup(const struct ctr_spec *s, int rootfd, err_t **e);
+/* A tty container's /dev/console becomes its terminal: slave bound over it, as runc
+ * does. (child, after pivot_root) */
+int dev_bind_console(int slave, err_t **e);
 /* Is dest one of the spec's mount destinations (so a default mount there is skipped)? */
 bool spec_mounts_cover(const struct ctr_spec *s, const char *dest);
 
@@ -86,6 +89,12 @@ struct init_io {
 };
 /* Puts io on 0, 1, 2 (and makes a tty the controlling terminal). (child) */
 int init_stdio(const struct init_io *io, bool tty, err_t **e);
+/* A pty of the container's own devpts instance (so the process's terminal has a name
+ * in there, and the host's devpts stays out of the container), as runc's
+ * --console-socket: opened through /dev/pts/ptmx of the current root, unlocked, its
+ * master sent over the unix socket sock (fd_send) and closed here; the slave, opened
+ * from the master (TIOCGPTPEER), in *slave. (child, after pivot_root or setns(mnt)) */
+int init_console(int sock, int *slave, err_t **e);
 /* argv[0] resolved against PATH from env ("PATH=..."), in the current root. A missing
  * executable is ERR_INVALID naming it. */
 int init_find_exec(const char *argv0, char *const *env, char **out, err_t **e);

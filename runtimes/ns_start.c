@@ -13,8 +13,10 @@
  *   oom_score_adj
  *   "go" -------------------------------------------------> "0" -> each v1 tasks file,
  *                                                            setns pod's net/ipc/uts,
- *                                                            rootfs, pivot_root, hostname,
- *                                                            sysctls, masks, caps, seccomp
+ *                                                            rootfs, pivot_root,
+ *   <------- tty: the pty's master (console socket) ------- tty: pty of its own devpts,
+ *                                                            hostname, sysctls, masks,
+ *                                                            caps, seccomp
  *   <------- EOF (exec'd) or the error, naming the step ----- execve
  *
  * Why a middle process: clone() with namespace flags straight from the caller would run
@@ -216,17 +218,35 @@ static int write_sysctls(const struct ctr_spec *s, err_t **e)
   return 0;
 }
 
+/* A tty container's terminal comes from its own devpts, so only once that is our
+ * /dev/pts (after pivot_root, before the masks and the read-only root): the master goes
+ * to the caller over the console socket (io.in), the slave becomes stdio, the
+ * controlling terminal and /dev/console. */
+static int console_stdio(struct start_ctx *c, err_t **e)
+{
+  int slave;
+  if (init_console(c->io.in, &slave, e) < 0)
+    return err_wrap(e, "the container's terminal");
+  close_fd(&c->io.in);
+  struct init_io io = {slave, slave, slave};
+  if (dev_bind_console(slave, e) < 0 || init_stdio(&io, true, e) < 0)
+    return -1;
+  return 0;
+}
+
 static int init_steps(struct start_ctx *c, err_t **e)
 {
   const struct ctr_spec *s = c->s;
   if (join(c->net_fd, CLONE_NEWNET, "network", e) < 0 || join(c->ipc_fd, CLONE_NEWIPC, "ipc", e) < 0 ||
-      join(c->uts_fd, CLONE_NEWUTS, "uts", e) < 0 || init_stdio(&c->io, s->tty, e) < 0)
+      join(c->uts_fd, CLONE_NEWUTS, "uts", e) < 0 || (!s->tty && init_stdio(&c->io, false, e) < 0))
     return -1;
   /* now that we are in the container's cgroup, it can become our root */
   if (c->cgroupns && unshare(CLONE_NEWCGROUP) < 0)
     return err_sys(e, errno, "new cgroup namespace");
   if (rootfs_setup(s, e) < 0)
     return err_wrap(e, "rootfs");
+  if (s->tty && console_stdio(c, e) < 0)
+    return -1;
   if (s->ns.uts == NS_MODE_CONTAINER && s->hostname && *s->hostname &&
       sethostname(s->hostname, strlen(s->hostname)) < 0)
     return err_sys(e, errno, "sethostname %s", s->hostname);
@@ -347,6 +367,8 @@ static int start(struct start_ctx *c, err_t **e)
   const struct ctr_spec *s = c->s;
   if (check_spec(s, e) < 0 || open_namespaces(s, c, e) < 0 || seccomp_prepare(s, &c->filter, e) < 0)
     return -1;
+  if (s->tty && c->io.in < 0)
+    return err_set(e, ERR_INVALID, 0, "a tty container needs a console socket as its stdin");
   if (pipe2(c->sync, O_CLOEXEC) < 0 || pipe2(c->go, O_CLOEXEC) < 0)
     return err_sys(e, errno, "pipe");
   struct cg_layout l;

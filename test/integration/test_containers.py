@@ -101,6 +101,43 @@ def test_stop_uses_the_stop_signal_and_reports_its_exit_code(node):
     assert "bye" in node.log_text(st.log_path)
 
 
+def run_tty(node, pod, name, cmd):
+    cfg = node.ctr_config(name=name, cmd=cmd)
+    cfg.tty = True
+    return node.run(pod, cfg=cfg)
+
+
+@pytest.mark.parametrize("handler", ["", "runsc"])
+def test_a_tty_container_logs_its_own_terminal_and_its_exit_code(node, handler):
+    # the pty comes from the container's own devpts (its init makes it), so it has a
+    # name in there; the log has it as stdout lines, without the pty's carriage returns
+    pod = node.run_pod(handler=handler)
+    ctr = run_tty(node, pod, "tty", ["sh", "-c", "tty; ls -1 /dev/pts; [ -t 0 ] && [ -t 1 ] && "
+                                                 "echo is-a-tty; exit 7"])
+    st = node.wait_state(ctr, EXITED)
+    assert st.exit_code == 7 and st.reason == "Error"
+    assert node.log_text(st.log_path) == ["/dev/pts/0", "0", "ptmx", "is-a-tty"]
+    assert node.log_text(st.log_path, "stderr") == []
+
+
+@pytest.mark.parametrize("handler", ["", "runsc"])
+def test_stop_of_a_tty_container(node, handler):
+    pod = node.run_pod(handler=handler)
+    ctr = run_tty(node, pod, "trap", ["sh", "-c", "trap 'echo bye; exit 42' TERM; echo up; "
+                                                  "while :; do sleep 0.05; done"])
+    wait_for(lambda: "up" in node.log_text(node.log_path(ctr)), what="trap installed")
+    t = time.time()
+    node.stop(ctr, t=30)
+    assert time.time() - t < 5
+    st = node.status(ctr)
+    assert st.state == EXITED and st.exit_code == 42 and "bye" in node.log_text(st.log_path)
+    ctr = run_tty(node, pod, "sleeper", ["sleep", "3600"])
+    node.stop(ctr)
+    st = node.status(ctr)
+    assert st.state == EXITED and st.exit_code == 137
+    node.remove(ctr)
+
+
 def test_stop_and_remove_are_idempotent_and_succeed_for_missing_containers(node):
     pod = node.run_pod()
     ctr = node.run(pod)

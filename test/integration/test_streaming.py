@@ -347,6 +347,12 @@ def test_attach_stdin_once_closes_stdin_after_the_first_session(node, pod):
     assert st.exit_code == 0
 
 
+def ctr_pid(node, ctr):
+    info = json.loads(node.rt.ContainerStatus(
+        api_pb2.ContainerStatusRequest(container_id=ctr, verbose=True), timeout=10).info["info"])
+    return info["pid"]
+
+
 @pytest.mark.parametrize("handler", ["", "runsc"])
 def test_attach_tty_resize(node, pod):
     ctr = run_ctr(node, pod, "tty", ["sh"], tty=True, stdin=True)
@@ -355,9 +361,35 @@ def test_attach_tty_resize(node, pod):
     time.sleep(0.2)
     ws.send(STDIN, b"stty size\r")
     ws.collect(until=lambda o: b"25 90\r\n" in o.get(STDOUT, b""))
+    resize(ws, 132, 43)
+    time.sleep(0.2)
+    ws.send(STDIN, b"stty size\r")
+    ws.collect(until=lambda o: b"43 132\r\n" in o.get(STDOUT, b""))
     ws.send(STDIN, b"exit 4\r")
     ws.collect()
     assert node.wait_state(ctr, EXITED).exit_code == 4
+
+
+@pytest.mark.parametrize("handler", ["", "runsc"])
+def test_a_tty_containers_terminal_is_a_pty_of_its_own_devpts(node, pod):
+    # made by the container's init in the container's devpts, not in the host's: `tty`
+    # names a /dev/pts/N that exists in there, and /dev/console is the same terminal
+    ctr = run_ctr(node, pod, "tty", ["sh"], tty=True, stdin=True)
+    pid = ctr_pid(node, ctr)
+    st = os.stat(f"/proc/{pid}/fd/0")
+    assert st.st_dev == os.stat(f"/proc/{pid}/root/dev/pts").st_dev
+    assert st.st_dev != os.stat("/dev/pts").st_dev
+    ws = WebSocket(attach_url(node, ctr, stdin=True, stderr=False, tty=True))
+    resize(ws, 250, 40)   # the line below is echoed on one line
+    time.sleep(0.2)
+    ws.send(STDIN, b"tty; ls -1 /dev/pts; [ -t 0 ] && [ -t 1 ] && echo both-$((1+1)); "
+                   b"[ $(stat -c %t:%T /dev/console) = $(stat -c %t:%T $(tty)) ] && echo con-$((2+3))\r")
+    out = ws.collect(until=lambda o: b"con-5\r\n" in o.get(STDOUT, b""))
+    text = out[STDOUT].decode().replace("\r", "")   # the shell's echo of the line, then ours
+    assert re.search(r"^/dev/pts/0\n0\nptmx\nboth-2\ncon-5$", text, re.M), text
+    ws.send(STDIN, b"exit 6\r")
+    ws.collect()
+    assert node.wait_state(ctr, EXITED).exit_code == 6
 
 
 def test_attach_validation(node, pod):

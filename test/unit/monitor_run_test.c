@@ -477,7 +477,9 @@ Test(monitor_run, long_lines_are_split_and_an_unterminated_tail_is_partial)
 Test(monitor_run, tty_output_is_logged_as_stdout_without_carriage_returns)
 {
   REQUIRE();
-  fx_spec((const char *const[]){"sh", "-c", "echo tty-out; [ -t 1 ] && echo is-a-tty", NULL}, true);
+  /* the pty is the container's own (its devpts), not one of the host's */
+  fx_spec((const char *const[]){"sh", "-c", "echo tty-out; [ -t 1 ] && echo is-a-tty; tty; "
+                                "ls /dev/pts | tr '\\n' ' '; echo", NULL}, true);
   fx_start();
   struct ctr_runtime_state s;
   wait_exited(&s);
@@ -486,6 +488,8 @@ Test(monitor_run, tty_output_is_logged_as_stdout_without_carriage_returns)
   check_records(log);
   cr_assert(strstr(log, " stdout F tty-out\n") != NULL, "%s", log);
   cr_assert(strstr(log, " stdout F is-a-tty\n") != NULL, "%s", log);
+  cr_assert(strstr(log, " stdout F /dev/pts/0\n") != NULL, "%s", log);
+  cr_assert(strstr(log, " stdout F 0 ptmx \n") != NULL, "%s", log);
   cr_assert_null(strchr(log, '\r'), "%s", log);
 }
 

@@ -14,7 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/cleanup.h"
+#include "base/fdpass.h"
 #include "base/file.h"
 #include "base/xalloc.h"
 #include "ns_fixture.h"
@@ -354,30 +356,69 @@ Test(ns, node_mode_shares_the_hosts_network_and_sees_a_read_only_sysfs)
   cr_assert_str_eq(nsf.output, want);
 }
 
-Test(ns, a_tty_container_gets_its_terminal_as_console)
+/* The pty is made by the container's init in the container's own devpts and its master
+ * handed over the console socket: the terminal has a name in there, /dev/console is it. */
+static char *run_tty(const char *cmd)
 {
-  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-  cr_assert_geq(master, 0);
-  cr_assert_eq(grantpt(master), 0);
-  cr_assert_eq(unlockpt(master), 0);
-  int slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
-  cr_assert_geq(slave, 0);
+  int sv[2];
+  cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
   nsf.s->tty = true;
-  nsf_cmd("tty; [ -t 1 ] && echo is-a-tty; stty size >/dev/null && echo has-ctty");
-  struct ctr_stdio io = {slave, slave, slave};
+  nsf_cmd(cmd);
+  struct ctr_stdio io = {sv[1], -1, -1};
   err_t *e = NULL;
   cr_assert_eq(ns_start(nsf.s, &io, &nsf.pid, &e), 0, "%s", e ? e->msg : "");
-  close(slave);
-  char out[512];
-  size_t len = 0;
+  close(sv[1]);
+  int master = -1;
+  cr_assert_eq(fd_recv(sv[0], 0, &master, &e), 0, "%s", e ? e->msg : "");
+  close(sv[0]);
+  struct buf out = {0};
+  char chunk[512];
   ssize_t n;
-  while (len < sizeof(out) - 1 && (n = read(master, out + len, sizeof(out) - 1 - len)) > 0)
-    len += (size_t)n;   /* EIO once the last slave user is gone */
-  out[len] = '\0';
+  while ((n = read(master, chunk, sizeof(chunk))) > 0)
+    buf_append(&out, chunk, (size_t)n);   /* EIO once the last slave user is gone */
   close(master);
-  cr_assert(strstr(out, "/dev/console"), "%s", out);
-  cr_assert(strstr(out, "is-a-tty"), "%s", out);
-  cr_assert(strstr(out, "has-ctty"), "%s", out);
+  return buf_steal(&out);
+}
+
+Test(ns, a_tty_container_gets_a_pty_of_its_own_devpts_as_terminal_and_console)
+{
+  cleanup_free char *out = run_tty("tty; ls -1 /dev/pts; [ -t 1 ] && echo is-a-tty; "
+                                   "stty size >/dev/null && echo has-ctty; "
+                                   "[ \"$(stat -c %t:%T /dev/console)\" = \"$(stat -c %t:%T $(tty))\" ] "
+                                   "&& echo console-is-it");
+  cr_assert(strncmp(out, "/dev/pts/0\r\n0\r\nptmx\r\n", 21) == 0, "%s", out);
+  cr_assert(strstr(out, "is-a-tty\r\n"), "%s", out);
+  cr_assert(strstr(out, "has-ctty\r\n"), "%s", out);
+  cr_assert(strstr(out, "console-is-it\r\n"), "%s", out);
+}
+
+Test(ns, a_tty_container_without_a_console_socket_is_refused)
+{
+  nsf.s->tty = true;
+  nsf_cmd("true");
+  struct ctr_stdio io = {-1, -1, -1};
+  err_t *e = NULL;
+  cr_assert_eq(ns_start(nsf.s, &io, &nsf.pid, &e), -1);
+  cr_assert_eq(e->code, ERR_INVALID);
+  cr_assert(strstr(e->msg, "console socket"), "%s", e->msg);
+  err_free(&e);
+  nsf.pid = 0;
+}
+
+Test(ns, a_console_socket_that_is_gone_fails_the_start_naming_the_pty)
+{
+  int sv[2];
+  cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+  close(sv[0]);
+  nsf.s->tty = true;
+  nsf_cmd("true");
+  struct ctr_stdio io = {sv[1], -1, -1};
+  err_t *e = NULL;
+  cr_assert_eq(ns_start(nsf.s, &io, &nsf.pid, &e), -1);
+  close(sv[1]);
+  cr_assert(strstr(e->msg, "terminal") && strstr(e->msg, "master"), "%s", e->msg);
+  err_free(&e);
+  nsf.pid = 0;
 }
 
 Test(ns, target_mode_shares_another_containers_pid_namespace)
