@@ -1,0 +1,75 @@
+#!/bin/bash
+# test/bench/hot_text.sh [BUILD_DIR] - regenerate cmd/crispd-hot.ld (README "Memory").
+# Runs the built crispd under callgrind (Debian's valgrind), on an empty root, and records
+# what it executes from the start-up trim on (trim.h) while it serves what kubelet polls
+# every second (python3-grpcio), the benchmark's load (crisp-bench, 1 and 16 in flight)
+# and 3 s of idling; test/bench/hot_text.py turns that into the linker script. Rebuild
+# crispd afterwards. valgrind lacks seccomp(2), so the profile's config has no runsc
+# handler (that only changes start-up, which the profile leaves out).
+set -euo pipefail
+B=${1:-build}
+cd "$(dirname "$0")/../.."
+command -v valgrind >/dev/null || { echo "valgrind not installed (apt-get install valgrind)" >&2; exit 2; }
+make --no-print-directory B="$B" "$B/bin/crispd" "$B/bin/crisp-bench" "$B/py/api_pb2.py"
+W=$(mktemp -d /tmp/crisp-hot-XXXXXX)
+P=
+cleanup() {
+	[ -z "$P" ] || { kill -TERM "$P" 2>/dev/null || true; wait "$P" 2>/dev/null || true; }
+	rm -rf --one-file-system "$W"
+}
+trap cleanup EXIT
+echo '{"cni":{"conf_dir":"'"$W"'/cni"},"runtimes":{"runc":{"executor":"namespaces"}}}' >"$W/config.json"
+# part 1: start-up; part 2: from trim_startup_pages to the dump below; then shutdown
+valgrind -q --tool=callgrind --dump-instr=yes --dump-before=trim_startup_pages \
+	--callgrind-out-file="$W/cg.out" "$B/bin/crispd" --config "$W/config.json" --root "$W/root" \
+	--state "$W/state" --listen "$W/crisp.sock" --log-level warn &
+P=$!
+for _ in $(seq 1 600); do [ -e "$W/cg.out.1" ] && [ -S "$W/crisp.sock" ] && break; sleep 0.1; done
+[ -e "$W/cg.out.1" ] || { echo "crispd did not start under valgrind" >&2; exit 1; }
+poll() {
+	/usr/bin/python3 - "$W/crisp.sock" "$B/py" <<'EOT'
+import sys, time
+sys.path.insert(0, sys.argv[2])
+import grpc, api_pb2 as pb, api_pb2_grpc as pg
+ch = grpc.insecure_channel('unix:' + sys.argv[1])
+rt, im = pg.RuntimeServiceStub(ch), pg.ImageServiceStub(ch)
+for i in range(3):
+    rt.Version(pb.VersionRequest())
+    rt.Status(pb.StatusRequest())
+    rt.RuntimeConfig(pb.RuntimeConfigRequest())
+    rt.ListPodSandbox(pb.ListPodSandboxRequest())
+    rt.ListContainers(pb.ListContainersRequest())
+    rt.ListContainerStats(pb.ListContainerStatsRequest())
+    rt.ListPodSandboxStats(pb.ListPodSandboxStatsRequest())
+    im.ImageFsInfo(pb.ImageFsInfoRequest())
+    im.ListImages(pb.ListImagesRequest())
+    time.sleep(1)
+ch.close()
+EOT
+}
+poll
+for depth in 1 16; do
+	for m in Version Status ListContainers ListPodSandbox; do
+		"$B/bin/crisp-bench" "$W/crisp.sock" "$m" 0.5 "$depth" >/dev/null
+	done
+done
+poll
+sleep 3
+callgrind_control -d "$P" >/dev/null 2>&1
+[ -e "$W/cg.out.2" ] || sleep 2
+# --also: what the profile cannot see, found by recording crispd's page faults natively
+# (perf record -e page-faults -d): lock contention (valgrind runs one thread at a time:
+# absl's spin lock and mutex slow paths, sched_yield, clock_nanosleep), the thread start
+# of grpc's timer threads under load (pthread_getschedparam, the cycle clock's frequency),
+# the completion queue's ready check and the no-op hook a contended spin lock calls
+ALSO=(_ZN4absl7debian313base_internal8SpinLock8SpinLoopEv _ZN4absl7debian313base_internal8SpinLock8SlowLockEv
+	AbslInternalSpinLockDelay_debian3 AbslInternalSpinLockWake_debian3 __sched_yield __clock_nanosleep
+	pthread_getschedparam __sched_getparam _ZN4absl7debian313base_internal18UnscaledCycleClock9FrequencyEv
+	_ZN4absl7debian313base_internal10CycleClock3NowEv _ZN11ExecCtxNext18CheckReadyToFinishEv
+	_ZN9grpc_core7ExecCtx18CheckReadyToFinishEv _ZN4absl7debian37CondVar4WaitEPNS0_5MutexE
+	_ZN4absl7debian324synchronization_internal6Waiter4WaitENS1_13KernelTimeoutE
+	_ZN4absl7debian313base_internal10AtomicHookIPFvPKvlEE13DummyFunctionES4_l)
+/usr/bin/python3 test/bench/hot_text.py "$B/bin/crispd" "$B/crispd.map" "$W/cg.out.2" \
+	"${ALSO[@]/#/--also=}" >cmd/crispd-hot.ld.new
+mv cmd/crispd-hot.ld.new cmd/crispd-hot.ld
+sed -n 3p cmd/crispd-hot.ld
