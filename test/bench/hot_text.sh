@@ -61,14 +61,21 @@ callgrind_control -d "$P" >/dev/null 2>&1
 # (perf record -e page-faults -d): lock contention (valgrind runs one thread at a time:
 # absl's spin lock and mutex slow paths, sched_yield, clock_nanosleep), the thread start
 # of grpc's timer threads under load (pthread_getschedparam, the cycle clock's frequency),
-# the completion queue's ready check and the no-op hook a contended spin lock calls
+# the completion queue's ready check and the no-op hook a contended spin lock calls; and
+# threads that start while the trim runs, which the profile sees start before it (grpc's
+# thread pool and its event engine's poller, crispd's trash and exit watcher)
 ALSO=(_ZN4absl7debian313base_internal8SpinLock8SpinLoopEv _ZN4absl7debian313base_internal8SpinLock8SlowLockEv
 	AbslInternalSpinLockDelay_debian3 AbslInternalSpinLockWake_debian3 __sched_yield __clock_nanosleep
 	pthread_getschedparam __sched_getparam _ZN4absl7debian313base_internal18UnscaledCycleClock9FrequencyEv
 	_ZN4absl7debian313base_internal10CycleClock3NowEv _ZN11ExecCtxNext18CheckReadyToFinishEv
 	_ZN9grpc_core7ExecCtx18CheckReadyToFinishEv _ZN4absl7debian37CondVar4WaitEPNS0_5MutexE
 	_ZN4absl7debian324synchronization_internal6Waiter4WaitENS1_13KernelTimeoutE
-	_ZN4absl7debian313base_internal10AtomicHookIPFvPKvlEE13DummyFunctionES4_l)
+	_ZN4absl7debian313base_internal10AtomicHookIPFvPKvlEE13DummyFunctionES4_l
+	_ZZN17grpc_event_engine12experimental10ThreadPool11StartThreadESt10shared_ptrINS1_5StateEENS1_17StartThreadReasonEENUlPvE_4_FUNES6_
+	_ZN4absl7debian322internal_any_invocable22LocalManagerNontrivialIZN17grpc_event_engine12experimental16PosixEventEngineC4EvEUlvE_EEvNS1_14FunctionToCallEPNS1_15TypeErasedStateES9_
+	_ZN4absl7debian322internal_any_invocable12EmptyManagerENS1_14FunctionToCallEPNS1_15TypeErasedStateES4_
+	_ZN17grpc_event_engine12experimental12MillisecondsENSt6chrono8durationIlSt5ratioILl1ELl1000000000EEEE
+	__pthread_cond_broadcast run watch)
 /usr/bin/python3 test/bench/hot_text.py "$B/bin/crispd" "$B/crispd.map" "$W/cg.out.2" \
 	"${ALSO[@]/#/--also=}" >cmd/crispd-hot.ld.new
 mv cmd/crispd-hot.ld.new cmd/crispd-hot.ld
