@@ -52,8 +52,9 @@ CRISPD_LD := $(CXX)
 CRISPD_LDLIBS := -static -Wl,--gc-sections $(GRPC_STATIC) -lprotobuf-c -lyajl_s -lcrypto -lseccomp -lm -pthread
 # the code crispd runs while serving, gathered in 64 KiB-aligned .text.hot (generated from a
 # profile by test/bench/hot_text.sh; README "Memory"); the link map is what that script reads
-CRISPD_LDLIBS += -Wl,-T,cmd/crispd-hot.ld -Wl,-Map=$(B)/crispd.map
+CRISPD_LDLIBS += -Wl,-T,cmd/crispd-hot.ld
 CRISPD_LDDEPS := cmd/crispd-hot.ld
+CRISPD_MAP = -Wl,-Map=$@.map
 endif
 
 # --- sources, one static library per folder ----------------------------------
@@ -111,11 +112,13 @@ $(B)/lib/%.a:
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 CRISPD_LIBS := $(LIB_CRI) $(LIB_IMAGE) $(LIB_RUNTIMES) $(LIB_SANDBOX) $(LIB_NET) $(LIB_BASE)
-$(B)/bin/crispd: $(call obj,cmd/crispd.c cmd/crispd_images.c) $(CRISPD_LIBS) $(CRISPD_LDDEPS)
+# crispd-split: crispd for hot_text.sh's profile of the data it reads (test/bench/hot_split.c)
+$(B)/bin/crispd-split: $(call obj,test/bench/hot_split.c)
+$(B)/bin/crispd $(B)/bin/crispd-split: $(call obj,cmd/crispd.c cmd/crispd_images.c) $(CRISPD_LIBS) $(CRISPD_LDDEPS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)set -o pipefail; $(CRISPD_LD) $(filter-out -std=c11,$(CFLAGS)) $(LDFLAGS) -o $@ $(filter-out %.ld,$^) \
-	  $(CRISPD_LDLIBS) 2>&1 | { grep -v -e 'statically linked applications requires at runtime' \
+	  $(CRISPD_LDLIBS) $(CRISPD_MAP) 2>&1 | { grep -v -e 'statically linked applications requires at runtime' \
 	  -e ': in function' || true; }
 
 # the pull helper: the network and untrusted tarballs live here, not in crispd

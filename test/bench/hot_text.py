@@ -1,19 +1,22 @@
 #!/usr/bin/python3
-"""hot_text.py BINARY MAP CALLGRIND_OUT... [--also SYMBOL]... > cmd/crispd-hot.ld
+"""hot_text.py BINARY MAP CALLGRIND_OUT... [--also SYMBOL]... [--pages FILE] > cmd/crispd-hot.ld
 
-Writes the linker script that gathers the code crispd runs while serving (`make` links
-crispd with it; README "Memory"). Input: the link map of a crispd build (`$(B)/crispd.map`)
-and callgrind profiles of that same binary, taken with --dump-instr=yes while it served
-(test/bench/hot_text.sh), plus the sections of the functions named with --also (what runs
-natively but not under valgrind, or in threads racing the profile's start). Every input section holding an executed instruction goes, in
-its link order, into `.text.hot`, a 64 KiB-aligned output section placed before `.text`:
-the kernel maps a file-backed fault's whole 64 KiB neighbourhood (fault-around), so hot
-code scattered over 6 MiB of text keeps ~3.5 MiB resident, gathered it keeps ~1.2 MiB.
+Writes the linker script that gathers what crispd touches while serving (`make` links
+crispd with it; README "Memory"): the kernel maps a file-backed fault's whole aligned
+64 KiB neighbourhood (fault-around), so hot code and data scattered among cold keep most
+of the executable resident. Input: the link map of a crispd build and, for that binary,
+callgrind profiles taken with --dump-instr=yes while it served (test/bench/hot_text.sh),
+the functions named with --also (what runs natively but not under valgrind, or in threads
+that start while the trim runs), and the read-only data pages it read (--pages). The
+input sections holding an executed instruction go, in link order, into `.text.hot`, those
+on a read page into `.rodata.hot` and `.data.rel.ro.hot`: 64 KiB-aligned output sections
+before `.text`, `.rodata` and `.data.rel.ro`.
 
 An input section is named by archive member and section (`*libgrpc_unsecure.a:x.cc.o(.text)`):
 Debian's grpc and abseil archives are not built with -ffunction-sections, so their unit of
 placement is the object's whole .text. glibc's string functions are chosen at run time by
 CPU (ifunc) and the profile saw only valgrind's choice, so every variant of a hot one goes in.
+A data page read takes every section on it, the cold ones next to the hot too.
 """
 import argparse
 import bisect
@@ -23,7 +26,7 @@ import subprocess
 
 
 def input_sections(path):
-    """(address, size, section, file) of every input section in the output section .text"""
+    """(address, size, section, file, output section) of every input section with a size"""
     out, pending, in_mem, res = None, None, False, []
     for line in open(path):
         if line.startswith('Linker script and memory map'):
@@ -49,8 +52,8 @@ def input_sections(path):
                 continue
             name, addr, size, f = pending, m.group(1), m.group(2), m.group(3)
         pending = None
-        if out in ('.text', '.text.hot') and int(size, 16) > 0:
-            res.append((int(addr, 16), int(size, 16), name, f.strip()))
+        if int(size, 16) > 0 and int(addr, 16) > 0:
+            res.append((int(addr, 16), int(size, 16), name, f.strip(), out))
     res.sort()
     return res
 
@@ -98,33 +101,30 @@ def symbols(binary, names):
     return res
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('binary')
-    ap.add_argument('map')
-    ap.add_argument('profiles', nargs='+')
-    ap.add_argument('--also', action='append', default=[])
-    args = ap.parse_args()
-    secs = input_sections(args.map)
-    starts = [s[0] for s in secs]
-    addrs = executed(args.profiles) | symbols(args.binary, args.also)
+def hot_sections(secs, outs, addrs, span):
+    """indexes of the input sections of output sections OUTS holding one of ADDRS..+SPAN"""
+    secs = [(s, i) for i, s in enumerate(secs) if s[4] in outs]
+    starts = [s[0][0] for s in secs]
     hot = set()
     for a in addrs:
-        i = bisect.bisect_right(starts, a) - 1
-        if i >= 0 and a < secs[i][0] + secs[i][1]:
-            hot.add(i)
-    # ifunc variants: memmove-avx-unaligned-erms.o hot -> memmove-*.o of libc.a
-    variants = set()
-    for i in hot:
-        m = re.search(IFUNC, secs[i][3])
-        if m:
-            variants.add(m.group(1))
-    for i, s in enumerate(secs):
-        m = re.search(IFUNC, s[3])
-        if m and m.group(1) in variants:
-            hot.add(i)
+        i = max(bisect.bisect_right(starts, a) - 1, 0)
+        while i < len(secs) and secs[i][0][0] < a + span:
+            if secs[i][0][0] + secs[i][0][1] > a:
+                hot.add(secs[i][1])
+            i += 1
+    return hot
+
+
+def ifunc_variants(secs, hot):
+    """memmove-avx-unaligned-erms.o hot: every memmove-*.o of libc.a is"""
+    variants = {m.group(1) for m in (re.search(IFUNC, secs[i][3]) for i in hot) if m}
+    return {i for i, s in enumerate(secs)
+            if (m := re.search(IFUNC, s[3])) and m.group(1) in variants}
+
+
+def output_section(secs, hot, name, before):
     lines, seen, size = [], set(), 0
-    for i in sorted(hot):
+    for i in sorted(hot, key=lambda i: secs[i][0]):
         p = pattern(secs[i][2], secs[i][3])
         size += secs[i][1]
         if p not in seen:
@@ -133,20 +133,40 @@ def main():
     by = collections.Counter()
     for i in hot:
         by[re.sub(r'\(.*', '', secs[i][3]).split('/')[-1]] += secs[i][1]
-    print('/* crispd-hot.ld - generated by test/bench/hot_text.py from a callgrind profile of')
-    print(' * crispd serving (test/bench/hot_text.sh); regenerate, do not edit. README "Memory".')
-    print(f' * {len(lines)} input sections, {size // 1024} KiB; largest shares: ' +
+    print(f'/* {len(lines)} input sections, {size // 1024} KiB; largest shares: ' +
           ', '.join(f'{k} {v // 1024}' for k, v in by.most_common(4)) + ' KiB */')
     print('SECTIONS')
     print('{')
-    print('  .text.hot : ALIGN(0x10000)')
+    print(f'  {name} : ALIGN(0x10000)')
     print('  {')
     for p in lines:
         print(f'    {p}')
     print('    . = ALIGN(0x10000);')
     print('  }')
     print('}')
-    print('INSERT BEFORE .text;')
+    print(f'INSERT BEFORE {before};')
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('binary')
+    ap.add_argument('map')
+    ap.add_argument('profiles', nargs='+')
+    ap.add_argument('--also', action='append', default=[])
+    ap.add_argument('--pages', help='file of the data pages read, one hex address a line')
+    args = ap.parse_args()
+    secs = input_sections(args.map)
+    addrs = executed(args.profiles) | symbols(args.binary, args.also)
+    hot = hot_sections(secs, ('.text', '.text.hot'), addrs, 1)
+    hot |= ifunc_variants(secs, hot)
+    print('/* crispd-hot.ld - generated by test/bench/hot_text.py from profiles of crispd')
+    print(' * serving (test/bench/hot_text.sh); regenerate, do not edit. README "Memory". */')
+    output_section(secs, hot, '.text.hot', '.text')
+    if args.pages:
+        pages = [int(x, 16) for x in open(args.pages).read().split()]
+        for out in ('.rodata', '.data.rel.ro'):
+            output_section(secs, hot_sections(secs, (out, out + '.hot'), pages, 4096),
+                           out + '.hot', out)
 
 
 if __name__ == '__main__':
