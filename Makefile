@@ -50,8 +50,9 @@ CRISPD_LDLIBS := -lgrpc -lgpr -lprotobuf-c -lyajl -lcrypto -lseccomp -lz -pthrea
 else
 CRISPD_LD := $(CXX)
 CRISPD_LDLIBS := -static -Wl,--gc-sections $(GRPC_STATIC) -lprotobuf-c -lyajl_s -lcrypto -lseccomp -lm -pthread
-# the code crispd runs while serving, gathered in 64 KiB-aligned .text.hot (generated from a
-# profile by test/bench/hot_text.sh; README "Memory"); the link map is what that script reads
+# the code and read-only data crispd touches while serving, gathered in 64 KiB-aligned
+# sections (generated from profiles by test/bench/hot_text.sh, which reads the link map
+# bin/crispd.map; README "Memory")
 CRISPD_LDLIBS += -Wl,-T,cmd/crispd-hot.ld
 CRISPD_LDDEPS := cmd/crispd-hot.ld
 CRISPD_MAP = -Wl,-Map=$@.map
