@@ -165,15 +165,15 @@ int podenv_stop(struct cri *d, const char *id, err_t **e)
   return podns_destroy(dir, e);
 }
 
-/* The cgroup crisp made for a pod that named no parent (ctrspec.h) goes too; for a pod
- * whose parent kubelet named, kubelet owns it and there is nothing under CTRSPEC_CGROUP_ROOT. */
+/* The cgroup crisp made for a pod that named no parent (cgroup_place) goes too; for a
+ * pod whose parent kubelet named, kubelet owns it and there is nothing of crisp's. */
 int podenv_destroy(struct cri *d, const char *id, err_t **e)
 {
   cleanup_free char *dir = podenv_dir(d, id);
   if (network_down(d, id, dir, e) < 0 || podns_destroy(dir, e) < 0 ||
       podfiles_remove(dir, e) < 0 || rm_rf(dir, e) < 0)
     return -1;
-  if (cgroup_remove_dir(CTRSPEC_CGROUP_ROOT, id, e) < 0)
+  if (cgroup_pod_remove(id, e) < 0)
     return err_wrap(e, "pod cgroup");
   return 0;
 }
@@ -201,6 +201,7 @@ int podenv_describe(struct cri *d, const struct pod_rec *p, struct ctrspec_pod *
   out->hostname = xstrdup(cfg->hostname);
   out->log_directory = xstrdup(cfg->log_directory);
   out->cgroup_parent = xstrdup(cfg->linux ? cfg->linux->cgroup_parent : "");
+  out->cgroup_driver = d->cfg.cgroup_driver;
   out->hostname_path = path_join(dir, PODFILES_HOSTNAME);
   out->hosts_path = path_join(dir, PODFILES_HOSTS);
   out->resolv_path = path_join(dir, PODFILES_RESOLV);
