@@ -512,8 +512,47 @@ int cgroup_remove(const struct ctr_spec *s, err_t **e)
   return 0;
 }
 
-int cgroup_pod_remove(const char *pod_id, err_t **e)
+int cgroup_pod_enter(enum cgroup_driver d, const char *pod_parent, const char *pod_id, pid_t pid,
+                     err_t **e)
 {
+  struct ctr_spec s = {0};
+  if (cgroup_place(d, pod_parent, pod_id, pod_id, &s.cgroup_parent, &s.cgroup_name, e) < 0)
+    return err_wrap(e, "pod cgroup");
+  int rc = cgroup_create(&s, e);
+  if (rc == 0 && cgroup_enter(&s, pid, e) < 0) {
+    err_t *ignored = NULL;
+    (void)cgroup_remove(&s, &ignored);
+    err_free(&ignored);
+    rc = -1;
+  }
+  free(s.cgroup_parent);
+  free(s.cgroup_name);
+  return rc < 0 ? err_wrap(e, "pod cgroup") : 0;
+}
+
+int cgroup_pod_remove_own(const char *pod_parent, const char *pod_id, err_t **e)
+{
+  static const enum cgroup_driver drivers[] = {CGROUP_DRIVER_CGROUPFS, CGROUP_DRIVER_SYSTEMD};
+  for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+    /* a parent of the other driver's form was never placed under this one */
+    cleanup_free char *parent = NULL, *name = NULL;
+    err_t *other_form = NULL;
+    if (cgroup_place(drivers[i], pod_parent, pod_id, pod_id, &parent, &name, &other_form) < 0) {
+      err_free(&other_form);
+      continue;
+    }
+    struct ctr_spec own = {.cgroup_parent = parent, .cgroup_name = name};
+    if (cgroup_remove(&own, e) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* Leaves first: under cgroupfs a pod without parent has /crisp/<pod>/crisp-<pod>. */
+int cgroup_pod_remove(const char *pod_parent, const char *pod_id, err_t **e)
+{
+  if (cgroup_pod_remove_own(pod_parent, pod_id, e) < 0)
+    return -1;
   cleanup_free char *slice = xasprintf(CGROUP_POD_SLICE_PREFIX "-%s.slice", pod_id);
   struct ctr_spec fs = {.cgroup_parent = (char *)CGROUP_POD_ROOT, .cgroup_name = (char *)pod_id};
   struct ctr_spec sd = {.cgroup_parent = (char *)CGROUP_POD_SLICE_PREFIX ".slice",

@@ -100,11 +100,22 @@ struct ctr_usage {
 int cgroup_usage(const struct ctr_spec *s, struct ctr_usage *out, err_t **e);
 /* Applies new limits to a running container's cgroup (UpdateContainerResources). */
 int cgroup_update(const struct ctr_spec *s, const struct resources *r, err_t **e);
-/* Removes the cgroup crisp made as the parent of the containers of a pod that named
- * none (CGROUP_POD_ROOT/<pod id> or crisp.slice/crisp-<pod id>.slice: both, so a
- * driver change between RunPodSandbox and RemovePodSandbox leaves nothing), once its
- * containers' cgroups are gone. Missing is fine. */
-int cgroup_pod_remove(const char *pod_id, err_t **e);
+/* The pod's own cgroup, for its pause process (a pod whose containers share a PID
+ * namespace; other pods have no process of their own): the leaf cgroup_place gives
+ * with the pod's id, a sibling of its containers' as containerd's sandbox is
+ * (<slices>/crisp-<pod id>.scope, <parent>/crisp-<pod id>). Creates it and moves pid in
+ * (through cgroup.procs: the pause process is already running). On failure nothing
+ * is left. */
+int cgroup_pod_enter(enum cgroup_driver d, const char *pod_parent, const char *pod_id, pid_t pid,
+                     err_t **e);
+/* Removes the pod's own cgroup (its pause process is gone: StopPodSandbox). Both
+ * drivers' names, so a driver change since RunPodSandbox leaves nothing. Missing is
+ * fine. */
+int cgroup_pod_remove_own(const char *pod_parent, const char *pod_id, err_t **e);
+/* The same, then the parent crisp made for a pod that named none (CGROUP_POD_ROOT/<pod
+ * id> or crisp.slice/crisp-<pod id>.slice), once the containers' cgroups are gone
+ * (RemovePodSandbox). */
+int cgroup_pod_remove(const char *pod_parent, const char *pod_id, err_t **e);
 /* Signals every process in the container's cgroup (for SIGKILL on stop/remove). */
 int cgroup_kill_all(const struct ctr_spec *s, int sig, err_t **e);
 /* Thaws the container's v1 freezer cgroup if it is frozen: cgroup_kill_all freezes

@@ -17,7 +17,7 @@ import grpc
 import pytest
 
 from conftest import api_pb2
-from pod_helpers import (RUNNING, cgroup_hierarchies, finish_node, rpc_error, start_again,
+from pod_helpers import (NS_POD, RUNNING, cgroup_hierarchies, finish_node, rpc_error, start_again,
                          start_node, wait_for)
 
 MIB = 1 << 20
@@ -223,3 +223,42 @@ def test_containers_keep_their_cgroup_across_a_restart_with_the_other_driver(sd_
     node.stop_pod(pod)
     node.remove_pod(pod)
     wait_for(lambda: node.leftover_procs() == [], what="no process of this crispd left")
+
+
+def pause_pid(node, pod):
+    with open(os.path.join(node.d.state, "pods", pod, "ns", "pause")) as f:
+        return int(f.read().split()[0])
+
+
+@pytest.mark.parametrize("driver", ["systemd", "cgroupfs"])
+def test_a_pods_pause_process_sits_in_the_pods_own_cgroup_next_to_its_containers(
+        make_crispd, registry, cni_net, cgroup_parents, driver):
+    """A pod whose containers share a PID namespace has a pause process: it goes where
+    containerd puts the sandbox, a sibling of the containers (crisp-<pod id>.scope, or
+    crisp-<pod id> under cgroupfs), and that cgroup goes with StopPodSandbox."""
+    node = start_node(make_crispd, registry, cni_net, cgroup_parents, name=f"pause-{driver}",
+                      config={"cgroup_driver": driver})
+    slices = Slices()
+    try:
+        if driver == "systemd":
+            uid, parent = slices.pod_slice("burstable")
+            parent_rel = slice_dirs(parent)[-1]
+            leaf = lambda i: f"crisp-{i}.scope"   # noqa: E731
+        else:
+            uid, parent = None, cgroup_parents.new()
+            parent_rel = parent.strip("/")
+            leaf = lambda i: f"crisp-{i}"         # noqa: E731
+        pod = node.run_pod(cfg=node.pod_config(uid=uid, cgroup_parent=parent, pid=NS_POD))
+        ctr = node.run(pod, name="app")
+        pause = pause_pid(node, pod)
+        for _, _, path in cgroup_lines(pause):
+            assert path.endswith(f"/{parent_rel}/{leaf(pod)}"), path
+        for _, _, path in cgroup_lines(pid_of(node, ctr)):
+            assert path.endswith(f"/{parent_rel}/{leaf(ctr)}"), path
+        node.stop_pod(pod)
+        assert existing(f"{parent_rel}/{leaf(pod)}") == [], "the pod's cgroup outlived StopPodSandbox"
+        node.remove_pod(pod)
+        assert existing(f"{parent_rel}/{leaf(ctr)}") == []
+    finally:
+        finish_node(node)
+        assert not slices.cleanup()
