@@ -12,6 +12,7 @@ kubelet's slices are made by the test (a kubelet would make them) and removed at
 if the test made them."""
 import json
 import os
+import signal
 
 import grpc
 import pytest
@@ -235,7 +236,8 @@ def test_a_pods_pause_process_sits_in_the_pods_own_cgroup_next_to_its_containers
         make_crispd, registry, cni_net, cgroup_parents, driver):
     """A pod whose containers share a PID namespace has a pause process: it goes where
     containerd puts the sandbox, a sibling of the containers (crisp-<pod id>.scope, or
-    crisp-<pod id> under cgroupfs), and that cgroup goes with StopPodSandbox."""
+    crisp-<pod id> under cgroupfs), and that cgroup goes with StopPodSandbox, also
+    after a crispd SIGKILL and restart."""
     node = start_node(make_crispd, registry, cni_net, cgroup_parents, name=f"pause-{driver}",
                       config={"cgroup_driver": driver})
     slices = Slices()
@@ -255,6 +257,10 @@ def test_a_pods_pause_process_sits_in_the_pods_own_cgroup_next_to_its_containers
             assert path.endswith(f"/{parent_rel}/{leaf(pod)}"), path
         for _, _, path in cgroup_lines(pid_of(node, ctr)):
             assert path.endswith(f"/{parent_rel}/{leaf(ctr)}"), path
+        # a crispd killed and started again still finds and removes the pod's cgroup
+        assert node.d.stop(sig=signal.SIGKILL) == -signal.SIGKILL
+        start_again(node)
+        assert all(p.endswith(f"/{parent_rel}/{leaf(pod)}") for _, _, p in cgroup_lines(pause))
         node.stop_pod(pod)
         assert existing(f"{parent_rel}/{leaf(pod)}") == [], "the pod's cgroup outlived StopPodSandbox"
         node.remove_pod(pod)
