@@ -15,11 +15,10 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "runtimes/executor.h"
 #include "runtimes/handlers.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/crisp/config.json"
-
-enum cgroup_driver { CGROUP_DRIVER_CGROUPFS = 0, CGROUP_DRIVER_SYSTEMD };
 
 struct strv {
   char **v;
@@ -45,7 +44,7 @@ struct crisp_config {
   char *registry_auth_file;         /* docker config.json with auths, NULL = none */
   int pull_parallelism;             /* layers fetched at once per image */
   struct runtimes runtimes;
-  enum cgroup_driver cgroup_driver;
+  enum cgroup_driver cgroup_driver;   /* runtimes/executor.h */
 };
 
 void config_init_defaults(struct crisp_config *c);

@@ -331,11 +331,13 @@ static int build_namespaces(const ctrspec_sc_t *sc, const struct ctrspec_pod *po
 
 /* ---- cgroup, resources, log ------------------------------------------------------ */
 
-static void build_cgroup(const struct ctrspec_pod *pod, struct ctr_spec *s)
+/* The pod's parent was checked against the driver at RunPodSandbox; checking again
+ * catches a crispd restarted with the other driver (the pod's containers cannot go
+ * where kubelet's pod cgroup is not). */
+static int build_cgroup(const struct ctrspec_pod *pod, struct ctr_spec *s, err_t **e)
 {
-  s->cgroup_parent = nonempty(pod->cgroup_parent) ? xstrdup(pod->cgroup_parent)
-                                                  : xasprintf(CTRSPEC_CGROUP_ROOT "/%s", pod->id);
-  s->cgroup_name = xasprintf("crisp-%s", s->id);
+  return cgroup_place(pod->cgroup_driver, pod->cgroup_parent, pod->id, s->id, &s->cgroup_parent,
+                      &s->cgroup_name, e);
 }
 
 int ctrspec_resources(const Runtime__V1__LinuxContainerResources *r, struct resources *o,
@@ -423,8 +425,8 @@ int ctrspec_build(const Runtime__V1__ContainerConfig *cfg,
     return -1;
   if (ctrspec_mounts(cfg, pod, s, e) < 0 || ctrspec_devices(cfg, s, e) < 0)
     return -1;
-  build_cgroup(pod, s);
-  if (build_resources(cfg, s, e) < 0 || build_log_path(cfg, pod, s, e) < 0)
+  if (build_cgroup(pod, s, e) < 0 || build_resources(cfg, s, e) < 0 ||
+      build_log_path(cfg, pod, s, e) < 0)
     return -1;
   if (img->config && img->config->volumes.n > 0)
     log_debug("image volumes ignored: kubelet mounts every volume explicitly", "container",

@@ -25,18 +25,18 @@
 #include "base/err.h"
 #include "cri/api.pb-c.h"
 #include "image/manifest.h"
+#include "runtimes/executor.h"
 #include "runtimes/spec.h"
-
-/* A pod that names no cgroup parent (crictl, tests) gets CTRSPEC_CGROUP_ROOT/<pod id>,
- * created with its first container and removed with the pod (podenv_destroy). */
-#define CTRSPEC_CGROUP_ROOT "/crisp"
 
 /* What the pod contributes (from its record). */
 struct ctrspec_pod {
   const char *id;
   const char *hostname;
   const char *log_directory;      /* may be "" */
-  const char *cgroup_parent;      /* CRI linux.cgroup_parent of the sandbox */
+  const char *cgroup_parent;      /* CRI linux.cgroup_parent of the sandbox; "" = none: a
+                                   * per-pod one crisp makes (cgroup_place) with its first
+                                   * container and removes with the pod (podenv_destroy) */
+  enum cgroup_driver cgroup_driver;
   const char *hostname_path;      /* files written by the pod (net/podfiles) */
   const char *hosts_path;
   const char *resolv_path;

@@ -120,10 +120,14 @@ int podenv_create(struct cri *d, const char *id, const Runtime__V1__PodSandboxCo
   struct pod_ns_opts o = {.dir = dir, .hostname = cfg->hostname, .host_net = host_net,
                           .host_ipc = host_ipc, .shared_pid = shared_pid && !host_pid,
                           .sysctls = sys, .n_sysctls = n_sys};
-  struct pod_ns ns = {0};
+  struct pod_ns ns __attribute__((cleanup(podns_clear))) = {0};
   if (mkdir_p(dir, 0711, e) < 0 || podns_create(&o, &ns, e) < 0)
     return -1;
-  podns_clear(&ns);
+  /* the pause process (a shared PID namespace) goes where containerd's sandbox does */
+  if (ns.infra_pid &&
+      cgroup_pod_enter(d->cfg.cgroup_driver, cfg->linux ? cfg->linux->cgroup_parent : NULL, id,
+                       ns.infra_pid, e) < 0)
+    return -1;
   struct dns_conf dns = {0};
   if (cfg->dns_config)
     dns = (struct dns_conf){cfg->dns_config->servers, cfg->dns_config->n_servers,
@@ -155,25 +159,44 @@ static int network_down(struct cri *d, const char *id, const char *dir, err_t **
   return 0;
 }
 
+/* The pod's cgroup parent from its record; NULL without one (an orphaned state dir:
+ * then only what crisp names by the pod's id alone can be found). */
+static char *pod_cgroup_parent(struct cri *d, const char *id)
+{
+  struct pod_rec *p = NULL;
+  err_t *e = NULL;
+  if (objects_pod_find(d->objects, id, &p, &e) < 0)
+    err_free(&e);
+  char *parent = p && p->config && p->config->linux ? xstrdup(p->config->linux->cgroup_parent)
+                                                    : NULL;
+  pod_rec_free(p);
+  return parent;
+}
+
 /* A stopped pod keeps its files (its exited containers' logs and status stay readable)
- * but gives back its namespaces and pause process, as containerd does. */
+ * but gives back its namespaces, pause process and the pause process's cgroup, as
+ * containerd does. */
 int podenv_stop(struct cri *d, const char *id, err_t **e)
 {
   cleanup_free char *dir = podenv_dir(d, id);
-  if (network_down(d, id, dir, e) < 0)
+  cleanup_free char *parent = pod_cgroup_parent(d, id);
+  if (network_down(d, id, dir, e) < 0 || podns_destroy(dir, e) < 0)
     return -1;
-  return podns_destroy(dir, e);
+  if (cgroup_pod_remove_own(parent, id, e) < 0)
+    return err_wrap(e, "pod cgroup");
+  return 0;
 }
 
-/* The cgroup crisp made for a pod that named no parent (ctrspec.h) goes too; for a pod
- * whose parent kubelet named, kubelet owns it and there is nothing under CTRSPEC_CGROUP_ROOT. */
+/* The cgroups crisp made for the pod go too (cgroup_pod_remove); the parent kubelet
+ * named is kubelet's. */
 int podenv_destroy(struct cri *d, const char *id, err_t **e)
 {
   cleanup_free char *dir = podenv_dir(d, id);
+  cleanup_free char *parent = pod_cgroup_parent(d, id);
   if (network_down(d, id, dir, e) < 0 || podns_destroy(dir, e) < 0 ||
       podfiles_remove(dir, e) < 0 || rm_rf(dir, e) < 0)
     return -1;
-  if (cgroup_remove_dir(CTRSPEC_CGROUP_ROOT, id, e) < 0)
+  if (cgroup_pod_remove(parent, id, e) < 0)
     return err_wrap(e, "pod cgroup");
   return 0;
 }
@@ -201,6 +224,7 @@ int podenv_describe(struct cri *d, const struct pod_rec *p, struct ctrspec_pod *
   out->hostname = xstrdup(cfg->hostname);
   out->log_directory = xstrdup(cfg->log_directory);
   out->cgroup_parent = xstrdup(cfg->linux ? cfg->linux->cgroup_parent : "");
+  out->cgroup_driver = d->cfg.cgroup_driver;
   out->hostname_path = path_join(dir, PODFILES_HOSTNAME);
   out->hosts_path = path_join(dir, PODFILES_HOSTS);
   out->resolv_path = path_join(dir, PODFILES_RESOLV);

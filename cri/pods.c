@@ -74,6 +74,8 @@ int cri_run_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const ProtobufCMe
   const Runtime__V1__RunPodSandboxRequest *in = (const Runtime__V1__RunPodSandboxRequest *)req;
   const struct rt_handler *h;
   if (validate_config(in->config, e) < 0 ||
+      cgroup_parent_check(d->cfg.cgroup_driver,
+                          in->config->linux ? in->config->linux->cgroup_parent : NULL, e) < 0 ||
       runtimes_resolve(&d->cfg.runtimes, in->runtime_handler, &h, e) < 0)
     return -1;
   char id[65];

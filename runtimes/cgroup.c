@@ -184,64 +184,6 @@ const struct cg_hier *cg_v2(const struct cg_layout *l)
   return NULL;
 }
 
-/* ---- paths ------------------------------------------------------------------ */
-
-static bool climbs(const char *p)
-{
-  for (const char *s = p; (s = strstr(s, "..")) != NULL; s += 2)
-    if ((s == p || s[-1] == '/') && (s[2] == '\0' || s[2] == '/'))
-      return true;
-  return false;
-}
-
-/* "a-b-c.slice" -> "a.slice/a-b.slice/a-b-c.slice"; "-.slice" is the root. */
-static int expand_slice(const char *slice, struct buf *out, err_t **e)
-{
-  size_t len = strlen(slice) - strlen(".slice");
-  if (len == 1 && slice[0] == '-')
-    return 0;
-  if (len == 0 || slice[0] == '-' || slice[len - 1] == '-' || strstr(slice, "--"))
-    return err_set(e, ERR_INVALID, 0, "cgroup parent \"%s\": not a valid systemd slice name", slice);
-  for (size_t i = 0; i <= len; i++) {
-    if (i < len && slice[i] != '-')
-      continue;
-    if (out->len)
-      buf_putc(out, '/');
-    buf_append(out, slice, i);
-    buf_puts(out, ".slice");
-  }
-  return 0;
-}
-
-static bool is_slice(const char *p)
-{
-  size_t n = strlen(p);
-  return !strchr(p, '/') && n > 6 && strcmp(p + n - 6, ".slice") == 0;
-}
-
-int cg_rel_path(const char *parent, const char *name, char **out, err_t **e)
-{
-  cleanup_buf struct buf b = BUF_INIT;
-  if (!name || !*name || strchr(name, '/') || climbs(name))
-    return err_set(e, ERR_INVALID, 0, "cgroup name \"%s\": must be one path component",
-                   name ? name : "");
-  if (parent && climbs(parent))
-    return err_set(e, ERR_INVALID, 0, "cgroup parent \"%s\": must not contain \"..\"", parent);
-  if (parent && is_slice(parent)) {
-    if (expand_slice(parent, &b, e) < 0)
-      return -1;
-  } else if (parent) {
-    for (const char *p = parent; *p; p++)   /* drop leading, doubled and trailing slashes */
-      if (*p != '/' || (b.len && b.data[b.len - 1] != '/' && p[1] && p[1] != '/'))
-        buf_putc(&b, *p);
-  }
-  if (b.len)
-    buf_putc(&b, '/');
-  buf_puts(&b, name);
-  *out = buf_steal(&b);
-  return 0;
-}
-
 /* ---- file io ---------------------------------------------------------------- */
 
 int cg_write(const char *dir, const char *file, const char *val, err_t **e)
@@ -570,10 +512,54 @@ int cgroup_remove(const struct ctr_spec *s, err_t **e)
   return 0;
 }
 
-int cgroup_remove_dir(const char *parent, const char *name, err_t **e)
+int cgroup_pod_enter(enum cgroup_driver d, const char *pod_parent, const char *pod_id, pid_t pid,
+                     err_t **e)
 {
-  struct ctr_spec s = {.cgroup_parent = (char *)parent, .cgroup_name = (char *)name};
-  return cgroup_remove(&s, e);
+  struct ctr_spec s = {0};
+  if (cgroup_place(d, pod_parent, pod_id, pod_id, &s.cgroup_parent, &s.cgroup_name, e) < 0)
+    return err_wrap(e, "pod cgroup");
+  int rc = cgroup_create(&s, e);
+  if (rc == 0 && cgroup_enter(&s, pid, e) < 0) {
+    err_t *ignored = NULL;
+    (void)cgroup_remove(&s, &ignored);
+    err_free(&ignored);
+    rc = -1;
+  }
+  free(s.cgroup_parent);
+  free(s.cgroup_name);
+  return rc < 0 ? err_wrap(e, "pod cgroup") : 0;
+}
+
+int cgroup_pod_remove_own(const char *pod_parent, const char *pod_id, err_t **e)
+{
+  static const enum cgroup_driver drivers[] = {CGROUP_DRIVER_CGROUPFS, CGROUP_DRIVER_SYSTEMD};
+  for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+    /* a parent of the other driver's form was never placed under this one */
+    cleanup_free char *parent = NULL, *name = NULL;
+    err_t *other_form = NULL;
+    if (cgroup_place(drivers[i], pod_parent, pod_id, pod_id, &parent, &name, &other_form) < 0) {
+      err_free(&other_form);
+      continue;
+    }
+    struct ctr_spec own = {.cgroup_parent = parent, .cgroup_name = name};
+    if (cgroup_remove(&own, e) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* Leaves first: under cgroupfs a pod without parent has /crisp/<pod>/crisp-<pod>. */
+int cgroup_pod_remove(const char *pod_parent, const char *pod_id, err_t **e)
+{
+  if (cgroup_pod_remove_own(pod_parent, pod_id, e) < 0)
+    return -1;
+  cleanup_free char *slice = xasprintf(CGROUP_POD_SLICE_PREFIX "-%s.slice", pod_id);
+  struct ctr_spec fs = {.cgroup_parent = (char *)CGROUP_POD_ROOT, .cgroup_name = (char *)pod_id};
+  struct ctr_spec sd = {.cgroup_parent = (char *)CGROUP_POD_SLICE_PREFIX ".slice",
+                        .cgroup_name = slice};
+  if (cgroup_remove(&fs, e) < 0 || cgroup_remove(&sd, e) < 0)
+    return -1;
+  return 0;
 }
 
 int cgroup_dir(const struct ctr_spec *s, const char *controller, char **dir, bool *v2, err_t **e)

@@ -10,7 +10,8 @@
  *
  * Paths: <mount>/<parent>/<name>. A systemd-style parent ("kubepods-burstable-pod1.slice")
  * becomes the nested slices systemd would make (kubepods.slice/kubepods-burstable.slice/
- * kubepods-burstable-pod1.slice); crisp never talks to systemd itself.
+ * kubepods-burstable-pod1.slice); crisp never talks to systemd itself. Which parents and
+ * names a driver gives is cgroup_place's (cgroup_name.c, executor.h).
  *
  * Thread-safety: no shared state; concurrent calls on different containers are fine.
  */
@@ -53,9 +54,15 @@ const struct cg_hier *cg_find(const struct cg_layout *l, enum cg_ctrl c);
 /* The v2 hierarchy (pure or hybrid), NULL if none. */
 const struct cg_hier *cg_v2(const struct cg_layout *l);
 
-/* "<parent>/<name>" relative to a hierarchy's root, with systemd slices expanded.
+/* "<parent>/<name>" relative to a hierarchy's root, with systemd slices expanded
+ * (whatever the driver: a stored spec's parent means the same after a driver change).
  * A name or parent that climbs ("..") or a missing name is ERR_INVALID. */
 int cg_rel_path(const char *parent, const char *name, char **out, err_t **e);
+/* Whether p is a bare slice name ("x.slice", no '/'); NULL is not. */
+bool cg_is_slice(const char *p);
+/* A slice name systemd would accept: unit name characters, at most 255 bytes, '-'
+ * only between parts (or "-.slice", the root). ERR_INVALID saying what is wrong. */
+int cg_slice_check(const char *slice, err_t **e);
 
 /* Small file io on cgroupfs; errors name the file and the value. */
 int cg_write(const char *dir, const char *file, const char *val, err_t **e);

@@ -65,6 +65,28 @@ int ns_exec_traced(const struct ctr_spec *s, pid_t target, const struct exec_spe
  * container's processes are gone. Idempotent: missing pieces are fine. */
 int ns_cleanup(const struct ctr_spec *s, err_t **e);
 
+/* ---- where cgroups go (cgroup_name.c) ----
+ * The driver crispd reports to kubelet in RuntimeConfig decides the form of the pod's
+ * cgroup_parent and the name of each container's cgroup, as on containerd and CRI-O
+ * nodes; either way crisp creates the directories itself on the cgroup file system.
+ *   cgroupfs: parent a path ("/kubepods/burstable/pod<uid>"), leaf "crisp-<id>";
+ *             no parent: CGROUP_POD_ROOT/<pod id>.
+ *   systemd:  parent a slice ("kubepods-burstable-pod<uid>.slice", laid out as
+ *             kubepods.slice/kubepods-burstable.slice/...), leaf "crisp-<id>.scope";
+ *             no parent: "crisp-<pod id>.slice" (crisp.slice/crisp-<pod id>.slice). */
+enum cgroup_driver { CGROUP_DRIVER_CGROUPFS = 0, CGROUP_DRIVER_SYSTEMD };
+#define CGROUP_POD_ROOT "/crisp"
+#define CGROUP_POD_SLICE_PREFIX "crisp"
+#define CGROUP_LEAF_PREFIX "crisp-"
+/* A pod's cgroup_parent as driver d takes it ("" or NULL: none): cgroupfs refuses a bare
+ * slice name, systemd anything but a valid slice name. ERR_INVALID naming the driver,
+ * the form expected and that kubelet's driver must match. */
+int cgroup_parent_check(enum cgroup_driver d, const char *parent, err_t **e);
+/* The cgroup parent and leaf name (caller frees both) of object id (a container) of pod
+ * pod_id whose cgroup_parent is pod_parent; checks pod_parent as cgroup_parent_check. */
+int cgroup_place(enum cgroup_driver d, const char *pod_parent, const char *pod_id, const char *id,
+                 char **parent, char **name, err_t **e);
+
 /* The container's cgroup path (as created by ns_start) for each controller hierarchy
  * is derived from s->cgroup_parent and s->cgroup_name; these read it. */
 struct ctr_usage {
@@ -78,9 +100,22 @@ struct ctr_usage {
 int cgroup_usage(const struct ctr_spec *s, struct ctr_usage *out, err_t **e);
 /* Applies new limits to a running container's cgroup (UpdateContainerResources). */
 int cgroup_update(const struct ctr_spec *s, const struct resources *r, err_t **e);
-/* Removes <parent>/<name> in every hierarchy (a pod's cgroup that crisp made as its
- * containers' parent), once its containers' cgroups are gone. Missing is fine. */
-int cgroup_remove_dir(const char *parent, const char *name, err_t **e);
+/* The pod's own cgroup, for its pause process (a pod whose containers share a PID
+ * namespace; other pods have no process of their own): the leaf cgroup_place gives
+ * with the pod's id, a sibling of its containers' as containerd's sandbox is
+ * (<slices>/crisp-<pod id>.scope, <parent>/crisp-<pod id>). Creates it and moves pid in
+ * (through cgroup.procs: the pause process is already running). On failure nothing
+ * is left. */
+int cgroup_pod_enter(enum cgroup_driver d, const char *pod_parent, const char *pod_id, pid_t pid,
+                     err_t **e);
+/* Removes the pod's own cgroup (its pause process is gone: StopPodSandbox). Both
+ * drivers' names, so a driver change since RunPodSandbox leaves nothing. Missing is
+ * fine. */
+int cgroup_pod_remove_own(const char *pod_parent, const char *pod_id, err_t **e);
+/* The same, then the parent crisp made for a pod that named none (CGROUP_POD_ROOT/<pod
+ * id> or crisp.slice/crisp-<pod id>.slice), once the containers' cgroups are gone
+ * (RemovePodSandbox). */
+int cgroup_pod_remove(const char *pod_parent, const char *pod_id, err_t **e);
 /* Signals every process in the container's cgroup (for SIGKILL on stop/remove). */
 int cgroup_kill_all(const struct ctr_spec *s, int sig, err_t **e);
 /* Thaws the container's v1 freezer cgroup if it is frozen: cgroup_kill_all freezes

@@ -57,7 +57,10 @@ static void create_container(const Runtime__V1__CreateContainerRequest *r)
       .hostname_path = "/run/x/hostname", .hosts_path = "/run/x/hosts",
       .resolv_path = "/run/x/resolv.conf", .shm_path = "/run/x/shm",
       .netns_path = "/run/x/net", .ipcns_path = "/run/x/ipc", .utsns_path = "/run/x/uts",
-      .pidns_path = "/run/x/pid"};
+      .pidns_path = "/run/x/pid",
+      /* both drivers' parent checks and names, picked by an input bit */
+      .cgroup_driver = r->config && r->config->metadata && (r->config->metadata->attempt & 1)
+                           ? CGROUP_DRIVER_SYSTEMD : CGROUP_DRIVER_CGROUPFS};
   struct ctrspec_paths paths = {"c", "/run/x/c", "/var/lib/x/upper", "/var/lib/x/work"};
   struct ctr_spec *s = NULL, *back = NULL;
   err_t *e = NULL;

@@ -337,6 +337,22 @@ CS_TEST(ctrspec, identity_rootfs_and_cgroup)
   cr_assert_str_eq(s->stop_signal, "SIGTERM");
 }
 
+CS_TEST(ctrspec, systemd_driver_places_the_container_in_a_scope_of_the_pod_slice)
+{
+  cs.pod.cgroup_driver = CGROUP_DRIVER_SYSTEMD;
+  cs.pod.cgroup_parent = "kubepods-besteffort-poduid.slice";
+  struct ctr_spec *s = cs_build();
+  cr_assert_not_null(s, "%s", cs_err ? cs_err->msg : "");
+  cr_assert_str_eq(s->cgroup_parent, "kubepods-besteffort-poduid.slice");
+  cr_assert_str_eq(s->cgroup_name, "crisp-c0ffee.scope");
+  cs.pod.cgroup_parent = "";
+  s = cs_build();
+  cr_assert_str_eq(s->cgroup_parent, "crisp-pod1.slice");
+  /* a pod run under cgroupfs whose crispd now runs systemd: refused, not misplaced */
+  cs.pod.cgroup_parent = "/kubepods/besteffort/poduid";
+  cs_build_fails(ERR_INVALID, "driver is systemd");
+}
+
 CS_TEST(ctrspec, sandbox_executor_options_are_copied)
 {
   struct sandbox_opts o = {.kernel_release = "4.4.0", .machine = "x86_64"};
