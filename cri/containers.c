@@ -27,6 +27,7 @@
 #define STOP_POLL_MS 50
 #define STOP_POLL_FIRST_US 1000
 #define KILL_WAIT_MS 10000
+#define MONITOR_GONE_MS 3000   /* a monitor left after its container exited */
 
 char *cri_ctr_state_dir(struct cri *d, const char *id)
 {
@@ -366,6 +367,10 @@ static int remove_locked(struct cri *d, struct rpc_ctx *ctx, const char *id, err
     return -1;
   cri_ctr_stopped(d, id);   /* STOPPED goes out before DELETED */
   cleanup_free char *state_dir = cri_ctr_state_dir(d, id);
+  /* the monitor outlives its container's exit while it cleans up: the container's
+   * files go only once it is gone, so nothing of it is left running after the call */
+  if (monitor_wait_gone(state_dir, MONITOR_GONE_MS, e) < 0)
+    return err_wrap(e, "container %s", id);
   cleanup_free char *spec_path = path_join(state_dir, "spec.json");
   struct ctr_spec *spec = NULL;
   if (spec_read(spec_path, &spec, e) == 0) {

@@ -53,6 +53,12 @@ int monitor_start(const char *helper, const char *state_dir, pid_t *pid, err_t *
  * saying so, so a container is never reported running without a supervisor. */
 int monitor_state(const char *state_dir, struct ctr_runtime_state *out, err_t **e);
 
+/* Waits up to timeout_ms for the monitor of state_dir to be gone (it unmounts and
+ * cleans up after its container exited, so it may outlive the exit by a moment);
+ * one still there then is SIGKILLed and waited for. 0 once no monitor holds the
+ * state dir (or none ever did). */
+int monitor_wait_gone(const char *state_dir, int timeout_ms, err_t **e);
+
 /* Asks the monitor to reopen the CRI log file (after kubelet rotated it). */
 int monitor_reopen_log(const char *state_dir, err_t **e);
 

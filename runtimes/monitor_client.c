@@ -249,3 +249,54 @@ int monitor_reopen_log(const char *state_dir, err_t **e)
     err_set(e, ERR_INTERNAL, 0, "garbled answer \"%.64s\"", line);
   return err_wrap(e, "reopen container log");
 }
+
+/* The monitor's pidfd, or -1 when no monitor holds the lock (gone, or never there).
+ * The lock is checked again after pidfd_open: while it is held the pid in the file is
+ * the monitor's, so the pidfd cannot name a process that reused a stale pid. */
+static int held_monitor_pidfd(const char *state_dir, err_t **e)
+{
+  bool held, exists;
+  if (mon_lock_held(state_dir, &held, &exists, e) < 0 || !held)
+    return -1;
+  cleanup_free char *path = path_join(state_dir, MON_PIDFILE);
+  cleanup_free char *text = NULL;
+  if (file_read_all(path, 64, &text, NULL, e) < 0)
+    return -1;
+  long pid = strtol(text, NULL, 10);
+  if (pid <= 1 || pid > INT32_MAX)
+    return err_set(e, ERR_INTERNAL, 0, "%s: no monitor pid in \"%s\"", path, text);
+  int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+  if (fd < 0)
+    return errno == ESRCH ? -1 : err_sys(e, errno, "pidfd_open %ld", pid);
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  if (mon_lock_held(state_dir, &held, &exists, e) < 0 || !held) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+#define MON_KILL_WAIT_MS 5000
+
+static bool pidfd_ends(int fd, int timeout_ms)
+{
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  int rc;
+  do
+    rc = poll(&p, 1, timeout_ms);
+  while (rc < 0 && errno == EINTR);
+  return rc > 0;
+}
+
+int monitor_wait_gone(const char *state_dir, int timeout_ms, err_t **e)
+{
+  cleanup_close int fd = held_monitor_pidfd(state_dir, e);
+  if (fd < 0)
+    return *e ? -1 : 0;
+  if (pidfd_ends(fd, timeout_ms))
+    return 0;
+  syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
+  if (pidfd_ends(fd, MON_KILL_WAIT_MS))
+    return 0;
+  return err_set(e, ERR_INTERNAL, 0, "the monitor of %s did not exit after SIGKILL", state_dir);
+}
