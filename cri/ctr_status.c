@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "cri/internal.h"
+#include "cri/list_memo.h"
 #include "runtimes/monitor.h"
 #include "runtimes/sandbox_info.h"
 
@@ -185,7 +186,8 @@ int cri_container_status_rpc(struct cri *d, struct cri_call *c, const ProtobufCM
   return 0;
 }
 
-static bool ctr_matches(struct cri *d, const struct ctr_rec *r, const Runtime__V1__ContainerFilter *f)
+/* The filter's fields kept in the record (the state is checked apart: it costs more). */
+static bool ctr_rec_matches(const struct ctr_rec *r, const Runtime__V1__ContainerFilter *f)
 {
   if (!f)
     return true;
@@ -193,16 +195,47 @@ static bool ctr_matches(struct cri *d, const struct ctr_rec *r, const Runtime__V
     return false;
   if (*f->pod_sandbox_id && strncmp(r->pod_id, f->pod_sandbox_id, strlen(f->pod_sandbox_id)) != 0)
     return false;
-  if (!cri_labels_match((void *const *)r->config->labels, r->config->n_labels,
-                        (void *const *)f->label_selector, f->n_label_selector))
-    return false;
-  if (f->state) {
-    struct ctr_view v;
-    view(d, r, &v);
-    if (v.state != f->state->state)
-      return false;
-  }
-  return true;
+  return cri_labels_match((void *const *)r->config->labels, r->config->n_labels,
+                          (void *const *)f->label_selector, f->n_label_selector);
+}
+
+#define CONTAINER_STATE_FIELD 6   /* Container.state in api.proto */
+
+/* r's ListContainers entry without its state (list_memo.h). */
+static struct list_memo *ctr_list_memo(const void *arg)
+{
+  const struct ctr_rec *rec = arg;
+  struct arena a = ARENA_INIT;
+  Runtime__V1__Container x = RUNTIME__V1__CONTAINER__INIT;
+  x.id = rec->id;
+  x.pod_sandbox_id = rec->pod_id;
+  x.metadata = ctr_metadata(&a, rec);
+  x.image = image_spec(&a, rec);
+  x.image_ref = rec->image_id;
+  x.image_id = rec->image_id;
+  x.created_at = rec->created_ns;
+  x.n_labels = rec->config->n_labels;
+  x.labels = cri_map_copy(&a, (void *const *)rec->config->labels, x.n_labels,
+                          (void (*)(void *))runtime__v1__container__labels_entry__init);
+  x.n_annotations = rec->config->n_annotations;
+  x.annotations = cri_map_copy(&a, (void *const *)rec->config->annotations, x.n_annotations,
+                               (void (*)(void *))runtime__v1__container__annotations_entry__init);
+  struct list_memo *m = list_memo_make(&x.base, CONTAINER_STATE_FIELD);
+  arena_free(&a);
+  return m;
+}
+
+static void list_ctr_put(struct cri *d, struct buf *b, struct ctr_rec *r,
+                         const Runtime__V1__ContainerFilter *f)
+{
+  if (!ctr_rec_matches(r, f))
+    return;
+  struct ctr_view cv;
+  view(d, r, &cv);
+  if (f && f->state && cv.state != f->state->state)
+    return;
+  const struct list_memo *m = list_memo_get(&r->list_memo, ctr_list_memo, r);
+  list_memo_put(b, 1, m, CONTAINER_STATE_FIELD, cv.state);   /* ListContainersResponse.containers */
 }
 
 int cri_list_containers_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
@@ -210,39 +243,13 @@ int cri_list_containers_rpc(struct cri *d, struct cri_call *c, const ProtobufCMe
 {
   (void)e;
   const Runtime__V1__ListContainersRequest *in = (const Runtime__V1__ListContainersRequest *)req;
-  struct arena *a = &c->arena;
   struct ctr_rec **v;
   size_t n;
   objects_ctr_list(d->objects, NULL, &v, &n);
-  Runtime__V1__ListContainersResponse *r = arena_alloc(a, sizeof(*r));
-  runtime__v1__list_containers_response__init(r);
-  r->containers = arena_array(a, n ? n : 1, sizeof(*r->containers));
-  for (size_t i = 0; i < n; i++) {
-    const struct ctr_rec *rec = v[i];
-    if (!ctr_matches(d, rec, in->filter))
-      continue;
-    struct ctr_view cv;
-    view(d, rec, &cv);
-    Runtime__V1__Container *x = arena_alloc(a, sizeof(*x));
-    runtime__v1__container__init(x);
-    x->id = arena_strdup(a, rec->id);
-    x->pod_sandbox_id = arena_strdup(a, rec->pod_id);
-    x->metadata = ctr_metadata(a, rec);
-    x->image = image_spec(a, rec);
-    x->image_ref = arena_strdup(a, rec->image_id);
-    x->image_id = arena_strdup(a, rec->image_id);
-    x->state = cv.state;
-    x->created_at = rec->created_ns;
-    x->n_labels = rec->config->n_labels;
-    x->labels = cri_map_copy(a, (void *const *)rec->config->labels, x->n_labels,
-                             (void (*)(void *))runtime__v1__container__labels_entry__init);
-    x->n_annotations = rec->config->n_annotations;
-    x->annotations = cri_map_copy(a, (void *const *)rec->config->annotations, x->n_annotations,
-                                  (void (*)(void *))runtime__v1__container__annotations_entry__init);
-    r->containers[r->n_containers++] = x;
-  }
+  for (size_t i = 0; i < n; i++)
+    list_ctr_put(d, c->resp, v[i], in->filter);
   ctr_rec_list_free(v, n);
-  *resp = &r->base;
+  *resp = NULL;   /* packed into c->resp */
   return 0;
 }
 

@@ -39,10 +39,13 @@ struct cri {
 };
 
 /* One call as a handler sees it: its context, an arena for the response, and records
- * the response points into (released after it is packed). */
+ * the response points into (released after it is packed). A unary handler may write
+ * the packed reply into resp itself and return NULL as its message (the list calls:
+ * list_memo.h). */
 #define CRI_CALL_KEEP 4
 struct cri_call {
   struct rpc_ctx *ctx;
+  struct buf *resp;
   struct arena arena;
   struct ctr_rec *kept[CRI_CALL_KEEP];
   int n_kept;

@@ -101,10 +101,10 @@ static int unary_glue(void *svc, struct rpc_ctx *ctx, const uint8_t *req, size_t
   if (!b->m->unary) {
     rc = unimplemented(b->m, e);
   } else {
-    struct cri_call call = {.ctx = ctx};
+    struct cri_call call = {.ctx = ctx, .resp = resp};
     ProtobufCMessage *out = NULL;
     rc = b->m->unary(b->d, &call, in, &out, e);
-    if (rc == 0) {
+    if (rc == 0 && out) {   /* no message: the handler packed the reply into resp */
       size_t n = protobuf_c_message_get_packed_size(out);
       buf_reserve(resp, n);
       resp->len = protobuf_c_message_pack(out, (uint8_t *)resp->data);

@@ -92,6 +92,7 @@ void pod_rec_free(struct pod_rec *p)
   free(p->handler);
   free(p->ip);
   free(p->ip6);
+  free(atomic_load(&p->list_memo));
   free(p);
 }
 
@@ -131,6 +132,7 @@ void ctr_rec_free(struct ctr_rec *c)
   free(c->image_name);
   free(c->log_path);
   free(c->start_error);
+  free(atomic_load(&c->list_memo));
   free(c);
 }
 

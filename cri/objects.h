@@ -27,6 +27,8 @@
 #include "base/err.h"
 #include "cri/api.pb-c.h"
 
+struct list_memo;
+
 struct pod_rec {
   char *id;
   Runtime__V1__PodSandboxConfig *config;   /* owned, unpacked */
@@ -37,6 +39,8 @@ struct pod_rec {
   char *ip6;
   bool creating;                           /* RunPodSandbox not finished (undone at start) */
   atomic_int refs;                         /* managed by objects.c */
+  _Atomic(struct list_memo *) list_memo;   /* its ListPodSandbox entry, packed on first use
+                                              (list_memo.h); never copied, freed with it */
 };
 
 struct ctr_rec {
@@ -51,6 +55,7 @@ struct ctr_rec {
   char *start_error;                       /* why the start failed, "" if it did not */
   bool creating;                           /* CreateContainer not finished (undone at start) */
   atomic_int refs;                         /* managed by objects.c */
+  _Atomic(struct list_memo *) list_memo;   /* its ListContainers entry (as for pods) */
 };
 
 struct objects;

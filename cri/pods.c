@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "cri/internal.h"
+#include "cri/list_memo.h"
 
 static int64_t now_ns(void)
 {
@@ -301,39 +302,47 @@ static bool pod_matches(const struct pod_rec *p, const Runtime__V1__PodSandboxFi
                           (void *const *)f->label_selector, f->n_label_selector);
 }
 
+#define POD_STATE_FIELD 3   /* PodSandbox.state in api.proto */
+
+/* p's ListPodSandbox entry without its state (list_memo.h). */
+static struct list_memo *pod_list_memo(const void *arg)
+{
+  const struct pod_rec *p = arg;
+  struct arena a = ARENA_INIT;
+  Runtime__V1__PodSandbox s = RUNTIME__V1__POD_SANDBOX__INIT;
+  s.id = p->id;
+  s.metadata = cri_pod_metadata(&a, p);
+  s.created_at = p->created_ns;
+  s.n_labels = p->config->n_labels;
+  s.labels = cri_map_copy(&a, (void *const *)p->config->labels, s.n_labels,
+                          (void (*)(void *))runtime__v1__pod_sandbox__labels_entry__init);
+  s.n_annotations = p->config->n_annotations;
+  s.annotations = cri_map_copy(&a, (void *const *)p->config->annotations, s.n_annotations,
+                               (void (*)(void *))runtime__v1__pod_sandbox__annotations_entry__init);
+  s.runtime_handler = p->handler;
+  struct list_memo *m = list_memo_make(&s.base, POD_STATE_FIELD);
+  arena_free(&a);
+  return m;
+}
+
 int cri_list_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
                              ProtobufCMessage **resp, err_t **e)
 {
   (void)e;
   const Runtime__V1__ListPodSandboxRequest *in = (const Runtime__V1__ListPodSandboxRequest *)req;
-  struct arena *a = &c->arena;
   struct pod_rec **pods;
   size_t n;
   objects_pod_list(d->objects, &pods, &n);
-  Runtime__V1__ListPodSandboxResponse *r = arena_alloc(a, sizeof(*r));
-  runtime__v1__list_pod_sandbox_response__init(r);
-  r->items = arena_array(a, n ? n : 1, sizeof(*r->items));
   for (size_t i = 0; i < n; i++) {
-    const struct pod_rec *p = pods[i];
+    struct pod_rec *p = pods[i];
     if (!pod_matches(p, in->filter))
       continue;
-    Runtime__V1__PodSandbox *s = arena_alloc(a, sizeof(*s));
-    runtime__v1__pod_sandbox__init(s);
-    s->id = arena_strdup(a, p->id);
-    s->metadata = cri_pod_metadata(a, p);
-    s->state = p->ready ? RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY
-                        : RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
-    s->created_at = p->created_ns;
-    s->n_labels = p->config->n_labels;
-    s->labels = cri_map_copy(a, (void *const *)p->config->labels, s->n_labels,
-                             (void (*)(void *))runtime__v1__pod_sandbox__labels_entry__init);
-    s->n_annotations = p->config->n_annotations;
-    s->annotations = cri_map_copy(a, (void *const *)p->config->annotations, s->n_annotations,
-                                  (void (*)(void *))runtime__v1__pod_sandbox__annotations_entry__init);
-    s->runtime_handler = arena_strdup(a, p->handler);
-    r->items[r->n_items++] = s;
+    const struct list_memo *m = list_memo_get(&p->list_memo, pod_list_memo, p);
+    list_memo_put(c->resp, 1, m, POD_STATE_FIELD,   /* ListPodSandboxResponse.items */
+                  p->ready ? RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY
+                           : RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY);
   }
   pod_rec_list_free(pods, n);
-  *resp = &r->base;
+  *resp = NULL;   /* packed into c->resp */
   return 0;
 }

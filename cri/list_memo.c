@@ -1,0 +1,118 @@
+/* list_memo.c - list entries packed once per record (see list_memo.h). */
+#include "cri/list_memo.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xalloc.h"
+
+struct list_memo {
+  size_t head, tail;   /* bytes[0, head): fields before the state; then tail bytes after */
+  uint8_t bytes[];
+};
+
+static bool read_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *out)
+{
+  uint64_t v = 0;
+  for (unsigned shift = 0; shift < 64 && *pos < len; shift += 7) {
+    uint8_t c = p[(*pos)++];
+    v |= (uint64_t)(c & 0x7f) << shift;
+    if (!(c & 0x80)) {
+      *out = v;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Offset of the first field numbered above state_field; len if none (or if the bytes
+ * do not parse, which protobuf-c's output always does). */
+static size_t split_at(const uint8_t *p, size_t len, uint32_t state_field)
+{
+  size_t pos = 0;
+  while (pos < len) {
+    size_t start = pos;
+    uint64_t key, n;
+    if (!read_varint(p, len, &pos, &key))
+      return len;
+    if ((key >> 3) > state_field)
+      return start;
+    switch (key & 7) {
+    case 0:
+      if (!read_varint(p, len, &pos, &n))
+        return len;
+      break;
+    case 1: pos += 8; break;
+    case 5: pos += 4; break;
+    case 2:
+      if (!read_varint(p, len, &pos, &n) || n > len - pos)
+        return len;
+      pos += n;
+      break;
+    default: return len;   /* groups: not in the CRI API */
+    }
+  }
+  return len;
+}
+
+struct list_memo *list_memo_make(const ProtobufCMessage *m, uint32_t state_field)
+{
+  size_t n = protobuf_c_message_get_packed_size(m);
+  struct list_memo *x = xmalloc(sizeof(*x) + (n ? n : 1));
+  size_t got = protobuf_c_message_pack(m, x->bytes);
+  if (got > n)
+    abort();   /* protobuf-c wrote past what it said it would */
+  x->head = split_at(x->bytes, got, state_field);
+  x->tail = got - x->head;
+  return x;
+}
+
+const struct list_memo *list_memo_get(_Atomic(struct list_memo *) *slot, list_memo_build_fn build,
+                                      const void *arg)
+{
+  struct list_memo *m = atomic_load_explicit(slot, memory_order_acquire);
+  if (m)
+    return m;
+  struct list_memo *mine = build(arg), *none = NULL;
+  if (atomic_compare_exchange_strong_explicit(slot, &none, mine, memory_order_acq_rel,
+                                              memory_order_acquire))
+    return mine;
+  free(mine);   /* another thread published first: none holds its memo */
+  return none;
+}
+
+static size_t put_varint(uint8_t *out, uint64_t v)
+{
+  size_t n = 0;
+  while (v >= 0x80) {
+    out[n++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  out[n++] = (uint8_t)v;
+  return n;
+}
+
+/* The state field's bytes (tag and value) into out[20]; 0 bytes for state 0. */
+static size_t state_bytes(uint8_t *out, uint32_t state_field, int state)
+{
+  if (state == 0)
+    return 0;
+  size_t n = put_varint(out, (uint64_t)state_field << 3);
+  /* an enum is an int32 on the wire: a negative one is sign-extended to 10 bytes */
+  return n + put_varint(out + n, (uint64_t)(int64_t)state);
+}
+
+void list_memo_put(struct buf *b, uint32_t field, const struct list_memo *m, uint32_t state_field,
+                   int state)
+{
+  uint8_t st[24], pre[24];
+  size_t n_st = state_bytes(st, state_field, state);
+  size_t n_pre = put_varint(pre, ((uint64_t)field << 3) | 2);
+  n_pre += put_varint(pre + n_pre, m->head + n_st + m->tail);
+  buf_reserve(b, n_pre + m->head + n_st + m->tail);
+  buf_append(b, pre, n_pre);
+  buf_append(b, m->bytes, m->head);
+  buf_append(b, st, n_st);
+  buf_append(b, m->bytes + m->head, m->tail);
+}

@@ -1,0 +1,43 @@
+/* list_memo.h - ListContainers and ListPodSandbox entries packed once per record.
+ *
+ * kubelet's PLEG lists every container and pod each second; building and packing 400
+ * protobuf-c messages (one allocation per node) for every such call cost most of a
+ * list call. A record in the index never changes (an update stores a new record), so
+ * its entry is packed once, on the first list that shows it, kept with the record and
+ * freed with it: a new, updated or removed record needs no invalidation. The one field
+ * not taken from the record (a container's state: its monitor's, not its record's) is
+ * left out of the memo, which keeps the bytes before and after it; each call writes
+ * the current state between them, giving the bytes protobuf-c would pack for the
+ * whole message (fields in number order).
+ *
+ * Thread-safety: list_memo_get may race on one record from many threads; one memo
+ * wins, the others are freed. A memo is immutable once published. */
+#ifndef CRISP_CRI_LIST_MEMO_H
+#define CRISP_CRI_LIST_MEMO_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "base/buf.h"
+
+struct list_memo;   /* one malloc'd block: free() releases it */
+
+/* Packs m, a message whose varint field state_field is zero (so absent), and splits
+ * the bytes where that field goes: before the first field numbered above it. */
+struct list_memo *list_memo_make(const ProtobufCMessage *m, uint32_t state_field);
+
+/* The memo in *slot, made with build(arg) (a list_memo_make result) and published
+ * there if none is yet. */
+typedef struct list_memo *(*list_memo_build_fn)(const void *arg);
+const struct list_memo *list_memo_get(_Atomic(struct list_memo *) *slot, list_memo_build_fn build,
+                                      const void *arg);
+
+/* Appends the memo as one entry of field `field` of the enclosing message (a
+ * length-delimited submessage), with state (an enum value; 0 is left out, as proto3
+ * does) written as field state_field between the memo's two parts. */
+void list_memo_put(struct buf *b, uint32_t field, const struct list_memo *m, uint32_t state_field,
+                   int state);
+
+#endif
