@@ -52,10 +52,14 @@ void ctr_cache_free(struct ctr_cache *c)
   free(c);
 }
 
+/* IDs are 64 random hex digits: their first 16 spread them as well as all 64, at a
+ * quarter of the cost (ListContainers looks up every container). */
+#define HASHED_CHARS 16
+
 static struct cache_ent **slot(struct ctr_cache *c, const char *id)
 {
   unsigned h = 2166136261u;
-  for (const char *p = id; *p; p++)
+  for (const char *p = id; *p && p < id + HASHED_CHARS; p++)
     h = (h ^ (unsigned char)*p) * 16777619u;
   struct cache_ent **pp = &c->b[h % CACHE_BUCKETS];
   while (*pp && strcmp((*pp)->id, id) != 0)

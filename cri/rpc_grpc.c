@@ -198,9 +198,12 @@ static struct rpc_ctx *call_new(struct rpc_server *s, const struct rpc_method *m
   return c;
 }
 
-/* Sends the final status (with the response on success). Takes the final ref.
+#define STEAL_MIN 4096
+
+/* Sends the final status (with the response on success, whose bytes it may take). Takes
+ * the final ref.
  * with_close: the call has no close op yet (quick calls), so add it to this batch. */
-static void call_finish(struct rpc_ctx *c, const struct buf *resp, err_t *e, bool with_close)
+static void call_finish(struct rpc_ctx *c, struct buf *resp, err_t *e, bool with_close)
 {
   grpc_op ops[4];
   size_t n = 0;
@@ -220,7 +223,10 @@ static void call_finish(struct rpc_ctx *c, const struct buf *resp, err_t *e, boo
     code = status_of(e->code);
     c->details = grpc_slice_from_copied_string(e->msg);
   } else if (resp) {
-    grpc_slice sl = grpc_slice_from_copied_buffer(resp->data ? resp->data : "", resp->len);
+    /* a big reply (ListContainers of 400 containers: ~160 KiB) is handed over, not copied */
+    size_t len = resp->len;
+    grpc_slice sl = len >= STEAL_MIN ? grpc_slice_new(buf_steal(resp), len, free)
+                                     : grpc_slice_from_copied_buffer(resp->data ? resp->data : "", len);
     c->out = grpc_raw_byte_buffer_create(&sl, 1);
     grpc_slice_unref(sl);
     ops[n].op = GRPC_OP_SEND_MESSAGE;
