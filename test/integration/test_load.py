@@ -5,10 +5,11 @@ CRISP_SOAK=1); 50 kubelet-like pollers (crisp-pleg, a C client: Python's GIL wou
 measured otherwise) calling ListContainers, ListPodSandbox, ContainerStatus and
 PodSandboxStatus in a loop while pods churn through a slow CNI plugin (a test plugin
 that sleeps 2 s on ADD and DEL) and 3 pulls of big images trickle in from a slow
-registry. No status call may take as long as one slow CNI call, and their p99 must stay
-under 5 ms in the soak (pollers every second, as kubelet's PLEG); `make test` polls every
-250 ms and, since it also runs under ASan on a shared machine, uses a softer bound
-(CRISP_LOAD_P99_MS, 25 ms); the real figure is printed either way.
+registry. No status or list call may take as long as one slow CNI call, and the p99 of
+each of the four must stay under 5 ms in the soak (pollers every second, as kubelet's
+PLEG; the lists carry all 400 containers and 200 pods); `make test` polls every 250 ms
+and, since it also runs under ASan on a shared machine, uses a softer bound
+(CRISP_LOAD_P99_MS, 25 ms) and none under ASan; the real figures are printed either way.
 
 Then crispd's RSS over many lifecycle cycles (CRISP_LOAD_CYCLES, a few hundred by
 default, 10,000 with CRISP_SOAK=1) must not grow beyond a small allowance."""
@@ -32,6 +33,8 @@ P99_MS = float(os.environ.get("CRISP_LOAD_P99_MS", "5" if SOAK else "25"))
 # kubelet's PLEG relists every second; a shorter interval is a harsher test
 INTERVAL_MS = int(os.environ.get("CRISP_LOAD_INTERVAL_MS", "1000" if SOAK else "250"))
 CLIENTS = 50
+# what kubelet's PLEG and status loops call; each one's p99 is held to the bound
+POLLED = ("ListContainers", "ListPodSandbox", "ContainerStatus", "PodSandboxStatus")
 HERE = os.path.dirname(os.path.abspath(__file__))
 PLEG = os.environ.get("CRISP_PLEG") or os.path.join(HERE, "../../build/bin/crisp-pleg")
 
@@ -148,22 +151,22 @@ def run_load(node, reg, bindir):
     assert r.returncode == 0, r.stderr
     res = parse_pleg(r.stdout)
     print(r.stdout.strip())
-    status = [res[m] for m in ("ContainerStatus", "PodSandboxStatus")]
-    p99 = max(s["p99_us"] for s in status) / 1000
-    worst = max(s["max_us"] for s in status) / 1000
-    print(f"{CLIENTS} pollers every {INTERVAL_MS} ms: status p99 {p99:.2f} ms (bound {P99_MS} ms), "
-          f"max {worst:.1f} ms, list p99 "
-          f"{res['ListContainers']['p99_us'] / 1000:.2f} ms, {churned[0]} pods churned through "
+    p99s = {m: res[m]["p99_us"] / 1000 for m in POLLED}
+    p99 = max(p99s.values())
+    worst = max(res[m]["max_us"] for m in POLLED) / 1000
+    print(f"{CLIENTS} pollers every {INTERVAL_MS} ms over {len(ctrs)} containers: p99 "
+          + ", ".join(f"{m} {v:.2f} ms" for m, v in p99s.items())
+          + f" (bound {P99_MS} ms), max {worst:.1f} ms, {churned[0]} pods churned through "
           f"the slow CNI, {len(pulled)} slow pulls done, crispd RSS {rss_kib(node.d.proc.pid)} KiB")
     assert errors == [], errors
     assert len(pulled) == 3 and churned[0] >= 2
     assert all(res[m]["errors"] == 0 for m in res), res
     assert res["all"]["calls"] > CLIENTS * (LOAD_SECONDS - 2) * 4 * 1000 / INTERVAL_MS / 2
-    # a status call that waited behind a CNI call (2 s) or a pull (seconds) would show here
-    assert worst < 1000, f"a status call took {worst:.0f} ms"
+    # a call that waited behind a CNI call (2 s) or a pull (seconds) would show here
+    assert worst < 1000, f"a status or list call took {worst:.0f} ms"
     if sanitized(node.d.proc.pid):
         return   # an ASan crispd is several times slower: only the bound above holds
-    assert p99 < P99_MS, f"status p99 {p99:.2f} ms over {P99_MS} ms"
+    assert p99 < P99_MS, f"p99 over {P99_MS} ms: {p99s}"
     for p in pods:
         node.stop_pod(p)
         node.remove_pod(p)
