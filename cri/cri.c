@@ -11,6 +11,7 @@
 #include "base/xalloc.h"
 #include "cri/admin.h"
 #include "cri/internal.h"
+#include "cri/list_memo.h"
 #include "cri/trash.h"
 #include "runtimes/sandbox_info.h"
 
@@ -94,6 +95,8 @@ int cri_new(struct crisp_config *cfg, struct cri **out, err_t **e)
   clock_gettime(CLOCK_REALTIME, &d->started);
   d->events = events_new(EVENT_QUEUE_MAX);
   d->ctr_cache = ctr_cache_new();
+  d->ctr_list_reply = list_reply_new();
+  d->pod_list_reply = list_reply_new();
   /* a second crispd learns first that the socket is taken, before touching any state */
   if (rpc_socket_claim(d->cfg.listen, e) < 0 || mkdir_p(d->cfg.root, 0711, e) < 0 ||
       mkdir_p(d->cfg.state, 0711, e) < 0 || compile_sandboxes(d, e) < 0 ||
@@ -155,6 +158,8 @@ void cri_free(struct cri *d)
   cri_streaming_stop(d);   /* first: its sessions use the objects and the helper path */
   cri_exitwatch_stop(d);
   ctr_cache_free(d->ctr_cache);
+  list_reply_free(d->ctr_list_reply);
+  list_reply_free(d->pod_list_reply);
   cri_methods_free(d);
   events_free(d->events);
   objects_close(d->objects);

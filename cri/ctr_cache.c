@@ -11,6 +11,7 @@
  * Thread-safe (one mutex; the exit watcher calls in with its mutex held, never the
  * other way round). */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,7 @@ struct cache_ent {
 
 struct ctr_cache {
   pthread_mutex_t mu;
+  atomic_uint_fast64_t version;   /* bumped under mu by every put and drop */
   struct cache_ent *b[CACHE_BUCKETS];
 };
 
@@ -90,6 +92,7 @@ void ctr_cache_put(struct ctr_cache *c, const char *id, const struct ctr_runtime
     memcpy((*pp)->id, id, 65);
   }
   (*pp)->st = *st;
+  atomic_fetch_add(&c->version, 1);
   pthread_mutex_unlock(&c->mu);
 }
 
@@ -100,8 +103,15 @@ void ctr_cache_drop(struct ctr_cache *c, const char *id)
   pthread_mutex_lock(&c->mu);
   struct cache_ent **pp = slot(c, id);
   struct cache_ent *x = *pp;
-  if (x)
+  if (x) {
     *pp = x->next;
+    atomic_fetch_add(&c->version, 1);
+  }
   pthread_mutex_unlock(&c->mu);
   free(x);
+}
+
+uint64_t ctr_cache_version(struct ctr_cache *c)
+{
+  return c ? atomic_load(&c->version) : 0;
 }

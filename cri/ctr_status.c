@@ -22,6 +22,7 @@ struct ctr_view {
   struct ctr_runtime_state rt;
   const char *reason, *message;
   int exit_code;
+  bool from_files;   /* read from the monitor's files: may change with no version bump */
 };
 
 /* From the files; an exit is final and kept in memory from then on. */
@@ -51,9 +52,9 @@ static void view(struct cri *d, const struct ctr_rec *r, struct ctr_view *v)
     return;
   }
   err_t *e = NULL;
-  if (ctr_cache_get(d->ctr_cache, r->id, &v->rt)) {
-    /* final, or running under a watched monitor: no file to read */
-  } else if (monitor_state_cached(d, r->id, &v->rt, &e) < 0 || !v->rt.started) {
+  /* in the cache: final, or running under a watched monitor; else from the files */
+  v->from_files = !ctr_cache_get(d->ctr_cache, r->id, &v->rt);
+  if (v->from_files && (monitor_state_cached(d, r->id, &v->rt, &e) < 0 || !v->rt.started)) {
     /* state gone (a reboot emptied the state dir): it cannot be running */
     err_free(&e);
     v->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;
@@ -225,17 +226,25 @@ static struct list_memo *ctr_list_memo(const void *arg)
   return m;
 }
 
+/* Appends r's entry if it passes f; *from_files is set when its state came from files. */
 static void list_ctr_put(struct cri *d, struct buf *b, struct ctr_rec *r,
-                         const Runtime__V1__ContainerFilter *f)
+                         const Runtime__V1__ContainerFilter *f, bool *from_files)
 {
   if (!ctr_rec_matches(r, f))
     return;
   struct ctr_view cv;
   view(d, r, &cv);
+  *from_files |= cv.from_files;
   if (f && f->state && cv.state != f->state->state)
     return;
   const struct list_memo *m = list_memo_get(&r->list_memo, ctr_list_memo, r);
   list_memo_put(b, 1, m, CONTAINER_STATE_FIELD, cv.state);   /* ListContainersResponse.containers */
+}
+
+/* kubelet's PLEG sends an empty filter, not none */
+static bool ctr_filter_empty(const Runtime__V1__ContainerFilter *f)
+{
+  return !f || (!*f->id && !*f->pod_sandbox_id && !f->state && !f->n_label_selector);
 }
 
 int cri_list_containers_rpc(struct cri *d, struct cri_call *c, const ProtobufCMessage *req,
@@ -243,13 +252,21 @@ int cri_list_containers_rpc(struct cri *d, struct cri_call *c, const ProtobufCMe
 {
   (void)e;
   const Runtime__V1__ListContainersRequest *in = (const Runtime__V1__ListContainersRequest *)req;
+  *resp = NULL;   /* the reply is packed into c->resp */
+  bool all = ctr_filter_empty(in->filter);
+  /* the versions first: a change after this point makes them differ next time */
+  uint64_t ov = objects_version(d->objects), cv = ctr_cache_version(d->ctr_cache);
+  if (all && list_reply_get(d->ctr_list_reply, ov, cv, c->resp))
+    return 0;
   struct ctr_rec **v;
   size_t n;
+  bool from_files = false;
   objects_ctr_list(d->objects, NULL, &v, &n);
   for (size_t i = 0; i < n; i++)
-    list_ctr_put(d, c->resp, v[i], in->filter);
+    list_ctr_put(d, c->resp, v[i], in->filter, &from_files);
   ctr_rec_list_free(v, n);
-  *resp = NULL;   /* packed into c->resp */
+  if (all && !from_files)
+    list_reply_put(d->ctr_list_reply, ov, cv, c->resp->data, c->resp->len);
   return 0;
 }
 

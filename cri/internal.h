@@ -33,6 +33,7 @@ struct cri {
   struct trash *trash;       /* removed containers' dirs, deleted in the background */
   struct exitwatch *exitwatch;     /* CONTAINER_STOPPED on exits (exitwatch.c) */
   struct ctr_cache *ctr_cache;     /* containers' runtime state in memory (ctr_cache.c) */
+  struct list_reply *ctr_list_reply, *pod_list_reply;   /* last unfiltered lists (list_memo.h) */
   struct timespec started;
   pthread_mutex_t mu;     /* guards the fields below */
   char *pod_cidr;         /* from UpdateRuntimeConfig, "" until kubelet sends one */
@@ -130,6 +131,8 @@ void ctr_cache_free(struct ctr_cache *c);
 bool ctr_cache_get(struct ctr_cache *c, const char *id, struct ctr_runtime_state *out);
 void ctr_cache_put(struct ctr_cache *c, const char *id, const struct ctr_runtime_state *st);
 void ctr_cache_drop(struct ctr_cache *c, const char *id);
+/* Changes with every put and drop (read it before the lookups it vouches for). */
+uint64_t ctr_cache_version(struct ctr_cache *c);
 
 /* recover.c: at start, undoes creates a crash cut short and removes what no record names. */
 void cri_recover(struct cri *d);

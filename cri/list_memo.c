@@ -1,6 +1,7 @@
 /* list_memo.c - list entries packed once per record (see list_memo.h). */
 #include "cri/list_memo.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,4 +116,54 @@ void list_memo_put(struct buf *b, uint32_t field, const struct list_memo *m, uin
   buf_append(b, m->bytes, m->head);
   buf_append(b, st, n_st);
   buf_append(b, m->bytes + m->head, m->tail);
+}
+
+/* ---- the last unfiltered reply ---------------------------------------------------- */
+
+struct list_reply {
+  pthread_mutex_t mu;
+  bool held;
+  uint64_t a, b;
+  struct buf bytes;
+};
+
+struct list_reply *list_reply_new(void)
+{
+  struct list_reply *r = xcalloc(1, sizeof(*r));
+  pthread_mutex_init(&r->mu, NULL);
+  return r;
+}
+
+void list_reply_free(struct list_reply *r)
+{
+  if (!r)
+    return;
+  buf_free(&r->bytes);
+  pthread_mutex_destroy(&r->mu);
+  free(r);
+}
+
+bool list_reply_get(struct list_reply *r, uint64_t a, uint64_t b, struct buf *out)
+{
+  if (!r)
+    return false;
+  pthread_mutex_lock(&r->mu);
+  bool hit = r->held && r->a == a && r->b == b;
+  if (hit)
+    buf_append(out, r->bytes.data, r->bytes.len);
+  pthread_mutex_unlock(&r->mu);
+  return hit;
+}
+
+void list_reply_put(struct list_reply *r, uint64_t a, uint64_t b, const void *bytes, size_t len)
+{
+  if (!r)
+    return;
+  pthread_mutex_lock(&r->mu);
+  buf_reset(&r->bytes);
+  buf_append(&r->bytes, bytes, len);
+  r->a = a;
+  r->b = b;
+  r->held = true;
+  pthread_mutex_unlock(&r->mu);
 }

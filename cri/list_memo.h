@@ -16,6 +16,7 @@
 #define CRISP_CRI_LIST_MEMO_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
@@ -39,5 +40,19 @@ const struct list_memo *list_memo_get(_Atomic(struct list_memo *) *slot, list_me
  * does) written as field state_field between the memo's two parts. */
 void list_memo_put(struct buf *b, uint32_t field, const struct list_memo *m, uint32_t state_field,
                    int state);
+
+/* The last reply to an unfiltered list (what kubelet's PLEG asks for every second),
+ * kept with the versions of what it was built from (objects_version, and for
+ * containers ctr_cache_version) and reused while both stay the same. The caller reads
+ * the versions before the records, and keeps a reply only if every part of it came
+ * from those (a container state read from its monitor's files changes without a
+ * version). Thread-safe. */
+struct list_reply;
+struct list_reply *list_reply_new(void);
+void list_reply_free(struct list_reply *r);
+/* Appends the kept reply to out and returns true if it was built at versions (a, b). */
+bool list_reply_get(struct list_reply *r, uint64_t a, uint64_t b, struct buf *out);
+/* Keeps len bytes as the reply built at versions (a, b), in place of the last one. */
+void list_reply_put(struct list_reply *r, uint64_t a, uint64_t b, const void *bytes, size_t len);
 
 #endif

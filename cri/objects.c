@@ -34,6 +34,7 @@ struct objects {
   size_t n_ctrs;
   struct obj_lock *locks;
   struct store_report *report;   /* while loading for objects_check */
+  atomic_uint_fast64_t version;  /* bumped under mu by every change of the index */
 };
 
 void objects_new_id(char out[65])
@@ -485,6 +486,7 @@ static void pod_drop_at(struct objects *o, const struct pod_rec *r)
     if (o->pods[i] == r) {
       pod_rec_free(o->pods[i]);
       o->pods[i] = o->pods[--o->n_pods];
+      atomic_fetch_add(&o->version, 1);
       return;
     }
 }
@@ -506,6 +508,7 @@ int objects_pod_add(struct objects *o, const struct pod_rec *p, err_t **e)
   struct pod_rec *r = pod_rec_dup(p);
   o->pods = xreallocarray(o->pods, o->n_pods + 1, sizeof(*o->pods));
   o->pods[o->n_pods++] = r;
+  atomic_fetch_add(&o->version, 1);
   pthread_mutex_unlock(&o->mu);
   if (write_rec(o, "pods", p->id, &b, p->creating, e) == 0)
     return 0;
@@ -530,6 +533,7 @@ int objects_pod_update(struct objects *o, const struct pod_rec *p, err_t **e)
   if (i >= 0) {
     pod_rec_free(o->pods[i]);
     o->pods[i] = pod_rec_dup(p);
+    atomic_fetch_add(&o->version, 1);
   }
   pthread_mutex_unlock(&o->mu);
   return 0;
@@ -552,6 +556,11 @@ int objects_pod_remove(struct objects *o, const char *id, err_t **e)
   }
   pod_rec_free(p);
   return rc;
+}
+
+uint64_t objects_version(struct objects *o)
+{
+  return atomic_load(&o->version);
 }
 
 int objects_pod_get(struct objects *o, const char *id, struct pod_rec **out, err_t **e)
@@ -594,6 +603,7 @@ static void ctr_drop_at(struct objects *o, const struct ctr_rec *r)
     if (o->ctrs[i] == r) {
       ctr_rec_free(o->ctrs[i]);
       o->ctrs[i] = o->ctrs[--o->n_ctrs];
+      atomic_fetch_add(&o->version, 1);
       return;
     }
 }
@@ -614,6 +624,7 @@ int objects_ctr_add(struct objects *o, const struct ctr_rec *c, err_t **e)
   struct ctr_rec *r = ctr_rec_dup(c);
   o->ctrs = xreallocarray(o->ctrs, o->n_ctrs + 1, sizeof(*o->ctrs));
   o->ctrs[o->n_ctrs++] = r;
+  atomic_fetch_add(&o->version, 1);
   pthread_mutex_unlock(&o->mu);
   if (write_rec(o, "containers", c->id, &b, c->creating, e) == 0)
     return 0;
@@ -638,6 +649,7 @@ int objects_ctr_update(struct objects *o, const struct ctr_rec *c, err_t **e)
   if (i >= 0) {
     ctr_rec_free(o->ctrs[i]);
     o->ctrs[i] = ctr_rec_dup(c);
+    atomic_fetch_add(&o->version, 1);
   }
   pthread_mutex_unlock(&o->mu);
   return 0;

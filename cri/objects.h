@@ -97,6 +97,10 @@ int objects_ctr_list(struct objects *o, const char *pod_id, struct ctr_rec ***ou
 /* Like objects_ctr_get, but an absent container is 0 with *out NULL. */
 int objects_ctr_find(struct objects *o, const char *id, struct ctr_rec **out, err_t **e);
 
+/* Changes with every add, update and remove of a pod or container (read it before
+ * reading the records: what is built from them is current while it stays the same). */
+uint64_t objects_version(struct objects *o);
+
 /* Serialises lifecycle calls on one object (by full ID). */
 void objects_lock(struct objects *o, const char *id);
 void objects_unlock(struct objects *o, const char *id);

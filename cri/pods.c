@@ -330,12 +330,19 @@ int cri_list_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const ProtobufCM
 {
   (void)e;
   const Runtime__V1__ListPodSandboxRequest *in = (const Runtime__V1__ListPodSandboxRequest *)req;
+  *resp = NULL;   /* the reply is packed into c->resp */
+  const Runtime__V1__PodSandboxFilter *f = in->filter;
+  bool all = !f || (!*f->id && !f->state && !f->n_label_selector);
+  /* the version first: a change after this point makes it differ next time */
+  uint64_t ov = objects_version(d->objects);
+  if (all && list_reply_get(d->pod_list_reply, ov, 0, c->resp))
+    return 0;
   struct pod_rec **pods;
   size_t n;
   objects_pod_list(d->objects, &pods, &n);
   for (size_t i = 0; i < n; i++) {
     struct pod_rec *p = pods[i];
-    if (!pod_matches(p, in->filter))
+    if (!pod_matches(p, f))
       continue;
     const struct list_memo *m = list_memo_get(&p->list_memo, pod_list_memo, p);
     list_memo_put(c->resp, 1, m, POD_STATE_FIELD,   /* ListPodSandboxResponse.items */
@@ -343,6 +350,7 @@ int cri_list_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const ProtobufCM
                            : RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY);
   }
   pod_rec_list_free(pods, n);
-  *resp = NULL;   /* packed into c->resp */
+  if (all)
+    list_reply_put(d->pod_list_reply, ov, 0, c->resp->data, c->resp->len);
   return 0;
 }

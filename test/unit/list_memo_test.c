@@ -15,6 +15,7 @@
 #include "cri/internal.h"
 #include "cri/list_memo.h"
 #include "runtimes/monitor.h"
+#include "runtimes/monitor_int.h"
 
 /* ---- the memo itself ------------------------------------------------------------ */
 
@@ -200,6 +201,8 @@ static void setup(void)
   memset(&d, 0, sizeof(d));
   cr_assert_eq(objects_open(root, &d.objects, &e), 0);
   d.ctr_cache = ctr_cache_new();
+  d.ctr_list_reply = list_reply_new();
+  d.pod_list_reply = list_reply_new();
   d.cfg.state = root;   /* no monitor files there: a started container not cached is gone */
 }
 
@@ -207,6 +210,8 @@ static void teardown(void)
 {
   objects_close(d.objects);
   ctr_cache_free(d.ctr_cache);
+  list_reply_free(d.ctr_list_reply);
+  list_reply_free(d.pod_list_reply);
   err_t *e = NULL;
   rm_rf(root, &e);
   err_free(&e);
@@ -426,6 +431,10 @@ Test(list_calls, changes_show_without_invalidation, .init = setup, .fini = teard
   struct ctr_runtime_state st = {.started = true, .pid = 100, .exited = true};
   st.exit.exit_code = 3;
   ctr_cache_put(d.ctr_cache, a, &st);
+  Runtime__V1__ListContainersResponse *l = list_ctrs(NULL);
+  cr_assert_eq(find_ctr(l, a)->state, RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED,
+               "an exit alone (no record changed) shows");
+  runtime__v1__list_containers_response__free_unpacked(l, NULL);
   /* pod two stopped: a new record */
   struct pod_rec *p = NULL;
   err_t *e = NULL;
@@ -438,7 +447,7 @@ Test(list_calls, changes_show_without_invalidation, .init = setup, .fini = teard
   /* b removed */
   cr_assert_eq(objects_ctr_remove(d.objects, b, &e), 0);
 
-  Runtime__V1__ListContainersResponse *l = list_ctrs(NULL);
+  l = list_ctrs(NULL);
   cr_assert_eq(l->n_containers, 1);
   cr_assert_str_eq(l->containers[0]->id, a);
   cr_assert_eq(l->containers[0]->state, RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED);
@@ -458,4 +467,86 @@ Test(list_calls, changes_show_without_invalidation, .init = setup, .fini = teard
   cr_assert_eq(pl->n_items, 1, "pod state filter");
   cr_assert_str_eq(pl->items[0]->id, p2);
   runtime__v1__list_pod_sandbox_response__free_unpacked(pl, NULL);
+}
+
+Test(list_calls, a_state_read_from_files_is_never_served_from_a_kept_reply, .init = setup,
+     .fini = teardown)
+{
+  char p1[65], a[65], b[65];
+  add_pod("one", "web", p1);
+  add_ctr(p1, "a", "front", true, false, a);   /* cached: running */
+  add_ctr(p1, "b", "front", false, false, b);
+  struct ctr_rec *r = NULL, *u;
+  err_t *e = NULL;
+  cr_assert_eq(objects_ctr_get(d.objects, b, &r, &e), 0);
+  u = ctr_rec_dup(r);
+  u->start_requested = true;   /* started, but nothing in the cache: its files say */
+  cr_assert_eq(objects_ctr_update(d.objects, u, &e), 0);
+  ctr_rec_free(u);
+  ctr_rec_free(r);
+
+  Runtime__V1__ListContainersResponse *l = list_ctrs(NULL);
+  cr_assert_eq(find_ctr(l, b)->state, RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED, "no files yet");
+  runtime__v1__list_containers_response__free_unpacked(l, NULL);
+  /* the monitor writes started.json: no version changes, the next list must see it */
+  char dir[256];
+  snprintf(dir, sizeof(dir), "%s/containers/%s", root, b);
+  cr_assert_eq(mkdir_p(dir, 0700, &e), 0);
+  cr_assert_eq(mon_started_write(dir, 4242, 11, &e), 0);
+  l = list_ctrs(NULL);
+  cr_assert_eq(find_ctr(l, b)->state, RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING);
+  cr_assert_eq(find_ctr(l, a)->state, RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING);
+  runtime__v1__list_containers_response__free_unpacked(l, NULL);
+}
+
+Test(list_reply, serves_only_the_versions_it_was_built_at)
+{
+  struct list_reply *r = list_reply_new();
+  struct buf out = BUF_INIT;
+  cr_assert(!list_reply_get(r, 0, 0, &out), "nothing kept yet");
+  list_reply_put(r, 3, 7, "abc", 3);
+  cr_assert(list_reply_get(r, 3, 7, &out));
+  cr_assert(out.len == 3 && memcmp(out.data, "abc", 3) == 0);
+  cr_assert(!list_reply_get(r, 4, 7, &out) && !list_reply_get(r, 3, 8, &out));
+  cr_assert_eq(out.len, 3, "a miss appends nothing");
+  list_reply_put(r, 4, 7, "", 0);   /* an empty list is a reply too */
+  cr_assert(!list_reply_get(r, 3, 7, &out), "replaced");
+  cr_assert(list_reply_get(r, 4, 7, &out));
+  cr_assert_eq(out.len, 3);
+  cr_assert(!list_reply_get(NULL, 4, 7, &out));
+  list_reply_put(NULL, 1, 1, "x", 1);
+  buf_free(&out);
+  list_reply_free(r);
+}
+
+Test(list_calls, every_index_change_moves_the_version, .init = setup, .fini = teardown)
+{
+  char p1[65], a[65];
+  uint64_t v0 = objects_version(d.objects);
+  add_pod("one", "web", p1);
+  uint64_t v1 = objects_version(d.objects);
+  cr_assert_neq(v1, v0, "pod add");
+  add_ctr(p1, "a", "front", false, false, a);
+  uint64_t v2 = objects_version(d.objects);
+  cr_assert_neq(v2, v1, "container add");
+  struct ctr_rec *r = NULL;
+  err_t *e = NULL;
+  cr_assert_eq(objects_ctr_get(d.objects, a, &r, &e), 0);
+  cr_assert_eq(objects_ctr_update(d.objects, r, &e), 0);
+  ctr_rec_free(r);
+  uint64_t v3 = objects_version(d.objects);
+  cr_assert_neq(v3, v2, "container update");
+  cr_assert_eq(objects_ctr_remove(d.objects, a, &e), 0);
+  uint64_t v4 = objects_version(d.objects);
+  cr_assert_neq(v4, v3, "container remove");
+  cr_assert_eq(objects_pod_remove(d.objects, p1, &e), 0);
+  cr_assert_neq(objects_version(d.objects), v4, "pod remove");
+
+  uint64_t c0 = ctr_cache_version(d.ctr_cache);
+  struct ctr_runtime_state st = {.started = true};
+  ctr_cache_put(d.ctr_cache, a, &st);
+  uint64_t c1 = ctr_cache_version(d.ctr_cache);
+  cr_assert_neq(c1, c0, "cache put");
+  ctr_cache_drop(d.ctr_cache, a);
+  cr_assert_neq(ctr_cache_version(d.ctr_cache), c1, "cache drop");
 }
