@@ -366,7 +366,7 @@ Test(list_calls, container_filters_hold_on_packed_entries, .init = setup, .fini 
   add_ctr(p1, "a", "front", true, false, a);
   add_ctr(p1, "b", "back", true, true, b);
   add_ctr(p2, "c", "back", false, false, c);
-  list_ctrs(NULL);   /* memos made: the filtered calls below use them */
+  runtime__v1__list_containers_response__free_unpacked(list_ctrs(NULL), NULL);   /* memos made */
 
   Runtime__V1__ContainerFilter f = RUNTIME__V1__CONTAINER_FILTER__INIT;
   char prefix[13];
