@@ -12,10 +12,9 @@ union fd_cmsg {
   struct cmsghdr align;
 };
 
-int fd_send(int sock, int fd, err_t **e)
+int fd_send_data(int sock, int fd, const void *data, size_t len, err_t **e)
 {
-  char byte = 'f';
-  struct iovec iov = {&byte, 1};
+  struct iovec iov = {(void *)data, len};
   union fd_cmsg ctl;
   memset(&ctl, 0, sizeof(ctl));
   struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
@@ -29,9 +28,17 @@ int fd_send(int sock, int fd, err_t **e)
   do
     n = sendmsg(sock, &m, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
-  if (n != 1)
-    return err_sys(e, n < 0 ? errno : EIO, "send a descriptor");
+  if (n < 0)
+    return err_sys(e, errno, "send a descriptor");
+  if ((size_t)n != len)
+    return err_set(e, ERR_INTERNAL, 0, "a descriptor's message was cut short (%zd of %zu bytes)",
+                   n, len);
   return 0;
+}
+
+int fd_send(int sock, int fd, err_t **e)
+{
+  return fd_send_data(sock, fd, "f", 1, e);
 }
 
 /* Closes every descriptor a message brought (a peer may send more than one). */

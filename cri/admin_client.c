@@ -8,31 +8,13 @@
 
 #include "base/buf.h"
 #include "base/cleanup.h"
+#include "base/fdpass.h"
 #include "cri/admin.h"
 
 static int send_request(int sock, const char *line, int fd, err_t **e)
 {
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } ctl;
-  memset(&ctl, 0, sizeof(ctl));
-  struct iovec iov = {(void *)line, strlen(line)};
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                      .msg_controllen = sizeof(ctl.buf)};
-  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  ssize_t n;
-  do
-    n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  if (n < 0)
-    return err_sys(e, errno, "send the request to crispd");
-  if ((size_t)n != strlen(line))
-    return err_set(e, ERR_INTERNAL, 0, "request cut short");
+  if (fd_send_data(sock, fd, line, strlen(line), e) < 0)
+    return err_wrap(e, "send the request to crispd");
   return 0;
 }
 
