@@ -176,12 +176,17 @@ void sconn_free_state(struct sconn *c);
 /* The Kubernetes status JSON (v4+) or text (v1-v3) finish writes; NULL for none. */
 char *stream_status_message(enum stream_kind kind, int version, int exit_code, const char *error);
 
-/* --- stream_tunnel.c: SPDY inside WebSocket ("SPDY/3.1+<protocol>") -------- */
-/* A FIN frame header with opcode op for len bytes; its size. */
-size_t stream_tunnel_header(uint8_t h[10], int op, size_t len);
+/* --- stream_ws.c: WebSocket framing (RFC 6455), also under the SPDY tunnel ---- */
+enum ws_op { WS_CONT = 0, WS_TEXT = 1, WS_BINARY = 2, WS_CLOSE = 8, WS_PING = 9, WS_PONG = 10 };
+enum ws_code { WS_NORMAL = 1000, WS_PROTOCOL = 1002, WS_UNSUPPORTED = 1003, WS_BAD_DATA = 1007,
+               WS_TOO_BIG = 1009 };
+/* A FIN frame header with opcode op for len bytes (server frames: no mask); its size. */
+size_t stream_ws_header(uint8_t h[10], int op, size_t len);
 /* The length fields of a WebSocket frame header at p[0..n): 0 while incomplete, else 1
  * with *len the payload length and *hl the header's size before the mask key. */
 int stream_ws_head_len(const uint8_t *p, size_t n, uint64_t *len, size_t *hl);
+
+/* --- stream_tunnel.c: SPDY inside WebSocket ("SPDY/3.1+<protocol>") -------- */
 /* Moves the payload of every complete client frame in raw to out (answers pings,
  * Close). -1 once the tunnel is over (Close, protocol error: Close sent). */
 int stream_tunnel_unwrap(struct sconn *c, struct buf *raw, struct buf *out);

@@ -121,7 +121,7 @@ int sconn_send(struct sconn *c, const struct iovec *iov, int n, err_t **e)
     len += iov[i].iov_len;
     v[i + 1] = iov[i];
   }
-  v[0] = (struct iovec){h, stream_tunnel_header(h, 2, len)};
+  v[0] = (struct iovec){h, stream_ws_header(h, WS_BINARY, len)};
   return sconn_send_unwrapped(c, v, n + 1, e);
 }
 

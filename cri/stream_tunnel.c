@@ -14,32 +14,10 @@
 
 #define TUNNEL_MAX_FRAME (1024 * 1024)
 
-enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10 };
-enum { CLOSE_NORMAL = 1000, CLOSE_PROTOCOL = 1002, CLOSE_UNSUPPORTED = 1003, CLOSE_TOO_BIG = 1009 };
-
-size_t stream_tunnel_header(uint8_t h[10], int op, size_t len)
-{
-  h[0] = (uint8_t)(0x80 | op);
-  if (len < 126) {
-    h[1] = (uint8_t)len;
-    return 2;
-  }
-  if (len <= 0xffff) {
-    h[1] = 126;
-    h[2] = (uint8_t)(len >> 8);
-    h[3] = (uint8_t)len;
-    return 4;
-  }
-  h[1] = 127;
-  for (int i = 0; i < 8; i++)
-    h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-  return 10;
-}
-
 static void control(struct sconn *c, int op, const void *p, size_t n)
 {
   uint8_t h[10];
-  struct iovec iov[2] = {{h, stream_tunnel_header(h, op, n)}, {(void *)p, n}};
+  struct iovec iov[2] = {{h, stream_ws_header(h, op, n)}, {(void *)p, n}};
   err_t *e = NULL;
   if (sconn_send_unwrapped(c, iov, 2, &e) < 0)
     err_free(&e);
@@ -50,7 +28,7 @@ void stream_tunnel_close(struct sconn *c, uint16_t code)
   if (atomic_exchange(&c->tunnel_closed, true))
     return;
   uint8_t p[2] = {(uint8_t)(code >> 8), (uint8_t)code};
-  control(c, OP_CLOSE, p, 2);
+  control(c, WS_CLOSE, p, 2);
 }
 
 static int fail(struct sconn *c, uint16_t code, const char *why)
@@ -70,13 +48,13 @@ static ssize_t frame(struct sconn *c, uint8_t *p, size_t n, struct buf *out)
   int op = p[0] & 0x0f;
   bool fin = p[0] & 0x80;
   if (p[0] & 0x70)
-    return fail(c, CLOSE_PROTOCOL, "reserved bits set");
+    return fail(c, WS_PROTOCOL, "reserved bits set");
   if (!(p[1] & 0x80))
-    return fail(c, CLOSE_PROTOCOL, "unmasked client frame");
+    return fail(c, WS_PROTOCOL, "unmasked client frame");
   if (len > TUNNEL_MAX_FRAME)
-    return fail(c, CLOSE_TOO_BIG, "frame too large");
+    return fail(c, WS_TOO_BIG, "frame too large");
   if ((op & 0x8) && (!fin || len > 125))
-    return fail(c, CLOSE_PROTOCOL, "bad control frame");
+    return fail(c, WS_PROTOCOL, "bad control frame");
   if (n < hl + 4 + len)
     return 0;
   const uint8_t *mask = p + hl;
@@ -84,22 +62,22 @@ static ssize_t frame(struct sconn *c, uint8_t *p, size_t n, struct buf *out)
   for (uint64_t i = 0; i < len; i++)
     payload[i] ^= mask[i & 3];
   switch (op) {
-  case OP_CONT:
-  case OP_BINARY:
+  case WS_CONT:
+  case WS_BINARY:
     buf_append(out, payload, (size_t)len);
     break;
-  case OP_PING:
-    control(c, OP_PONG, payload, (size_t)len);
+  case WS_PING:
+    control(c, WS_PONG, payload, (size_t)len);
     break;
-  case OP_PONG:
+  case WS_PONG:
     break;
-  case OP_CLOSE:
-    stream_tunnel_close(c, CLOSE_NORMAL);
+  case WS_CLOSE:
+    stream_tunnel_close(c, WS_NORMAL);
     return -1;
-  case OP_TEXT:
-    return fail(c, CLOSE_UNSUPPORTED, "text message in a SPDY tunnel");
+  case WS_TEXT:
+    return fail(c, WS_UNSUPPORTED, "text message in a SPDY tunnel");
   default:
-    return fail(c, CLOSE_PROTOCOL, "unknown opcode");
+    return fail(c, WS_PROTOCOL, "unknown opcode");
   }
   return (ssize_t)(hl + 4 + len);
 }

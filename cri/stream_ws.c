@@ -22,9 +22,6 @@
 #define WS_CHUNK (32 * 1024)
 #define WS_CLOSE_SIGNAL 255
 
-enum ws_op { WS_CONT = 0, WS_TEXT = 1, WS_BINARY = 2, WS_CLOSE = 8, WS_PING = 9, WS_PONG = 10 };
-enum ws_code { WS_NORMAL = 1000, WS_PROTOCOL = 1002, WS_BAD_DATA = 1007, WS_TOO_BIG = 1009 };
-
 struct ws {
   bool base64, v5;
   struct buf msg;       /* a fragmented message so far */
@@ -39,7 +36,7 @@ struct ws_frame {
   uint8_t *payload;     /* unmasked in place */
 };
 
-static size_t ws_header(uint8_t h[10], int op, size_t len)
+size_t stream_ws_header(uint8_t h[10], int op, size_t len)
 {
   h[0] = (uint8_t)(0x80 | op);
   if (len < 126) {
@@ -62,7 +59,7 @@ static int send_frame(struct sconn *c, int op, const void *a, size_t alen, const
                       err_t **e)
 {
   uint8_t h[10];
-  size_t hl = ws_header(h, op, alen + blen);
+  size_t hl = stream_ws_header(h, op, alen + blen);
   struct iovec iov[3] = {{h, hl}, {(void *)a, alen}, {(void *)b, blen}};
   return sconn_send(c, iov, 3, e);
 }
