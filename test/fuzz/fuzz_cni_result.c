@@ -12,17 +12,9 @@
 #include "base/json.h"
 #include "base/xalloc.h"
 #include "net/cni_int.h"
+#include "test/fuzz/fuzz_scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static char dir[] = "/tmp/crisp-fuzz-cni-XXXXXX";
-
-static void remove_scratch(void)
-{
-  err_t *e = NULL;
-  rm_rf(dir, &e);
-  err_free(&e);
-}
 
 static void result(const json_t *j)
 {
@@ -48,18 +40,8 @@ static void net(const char *text)
 
 static void cache(const uint8_t *data, size_t size)
 {
-  static bool made;
-  if (!made) {
-    if (!(made = mkdtemp(dir) != NULL))
-      abort();
-    atexit(remove_scratch);
-  }
-  char *p = path_join(dir, CNI_CACHE_FILE);
-  int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || write(fd, data, size) != (ssize_t)size)
-    abort();
-  close(fd);
-  free(p);
+  const char *dir = fuzz_scratch("cni", NULL);
+  fuzz_scratch_put(CNI_CACHE_FILE, data, size);
   json_t *doc = NULL;
   struct cni_cache_rec r;
   err_t *e = NULL;

@@ -11,39 +11,16 @@
 #include "base/file.h"
 #include "base/xalloc.h"
 #include "runtimes/monitor_int.h"
+#include "test/fuzz/fuzz_scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[] = "/tmp/crisp-fuzz-monitor-XXXXXX";
-
-static void remove_scratch(void)
-{
-  err_t *e = NULL;
-  rm_rf(dir, &e);
-  err_free(&e);
-}
-
-static void put(const char *name, const uint8_t *data, size_t size)
-{
-  char *p = path_join(dir, name);
-  int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || write(fd, data, size) != (ssize_t)size)
-    abort();
-  close(fd);
-  free(p);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  static bool made;
-  if (!made) {
-    if (!(made = mkdtemp(dir) != NULL))
-      abort();
-    atexit(remove_scratch);
-  }
+  const char *dir = fuzz_scratch("monitor", NULL);
   err_t *e = NULL;
-  put(MON_EXIT, data, size);
-  put(MON_STARTED, data, size);
+  fuzz_scratch_put(MON_EXIT, data, size);
+  fuzz_scratch_put(MON_STARTED, data, size);
   struct ctr_exit x;
   if (mon_exit_read(dir, &x, &e) < 0 && !e)
     abort();

@@ -17,46 +17,26 @@
 #include "base/xalloc.h"
 #include "cri/objects.h"
 #include "image/store_int.h"
+#include "test/fuzz/fuzz_scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char root[] = "/tmp/crisp-fuzz-records-XXXXXX";
-
-static void remove_scratch(void)
-{
-  err_t *e = NULL;
-  rm_rf(root, &e);
-  err_free(&e);
-}
 #define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-
-static void put(const char *rel, const uint8_t *data, size_t size)
-{
-  char *p = path_join(root, rel);
-  int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || write(fd, data, size) != (ssize_t)size)
-    abort();
-  close(fd);
-  free(p);
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  static bool made;
-  if (!made) {
+  bool made;
+  const char *root = fuzz_scratch("records", &made);
+  if (made) {
     log_set_level(LOG_ERROR);   /* every corrupt record is a warn line: too many to print */
-    if (!mkdtemp(root))
-      abort();
     char *p = path_join(root, "pods"), *c = path_join(root, "containers");
     if (mkdir(p, 0700) < 0 || mkdir(c, 0700) < 0)
       abort();
     free(p);
     free(c);
-    made = true;
-    atexit(remove_scratch);
   }
-  put("pods/" ID ".json", data, size);
-  put("containers/" ID ".json", data, size);
+  fuzz_scratch_put("pods/" ID ".json", data, size);
+  fuzz_scratch_put("containers/" ID ".json", data, size);
   struct store_report r = {.check_only = true};
   err_t *e = NULL;
   if (objects_check(root, &r, &e) < 0)
