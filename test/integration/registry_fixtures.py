@@ -179,3 +179,16 @@ def image_records(root):
 
 def layer_path(root, chain_id):
     return os.path.join(root, "layers", chain_id.split(":", 1)[1])
+
+
+def du(*paths):
+    """(bytes, inodes) under paths as `du -x` counts them (hard links once)."""
+    seen, total = set(), 0
+    for path in paths:
+        for dirpath, dirnames, filenames in os.walk(path):
+            for n in [dirpath] + [os.path.join(dirpath, f) for f in filenames + dirnames]:
+                st = os.lstat(n)
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    total += st.st_blocks * 512
+    return total, len(seen)

@@ -10,7 +10,7 @@ import grpc
 
 from conftest import api_pb2
 from pod_helpers import EXITED, rpc_error, wait_for
-from registry_fixtures import layer_dirs
+from registry_fixtures import du, layer_dirs
 
 RUNNING = api_pb2.CONTAINER_RUNNING
 LINE_PAD = 1000   # bytes of padding per numbered line
@@ -86,15 +86,7 @@ STORE_DIRS = ("content", "layers", "images", "holds", "quarantine", "containers"
 
 def du_store(root):
     """(bytes, inodes) of what crisp keeps under root, as `du -x` counts them."""
-    seen, total = set(), 0
-    for top in STORE_DIRS:
-        for dirpath, dirnames, filenames in os.walk(os.path.join(root, top)):
-            for n in [dirpath] + [os.path.join(dirpath, f) for f in filenames + dirnames]:
-                st = os.lstat(n)
-                if (st.st_dev, st.st_ino) not in seen:
-                    seen.add((st.st_dev, st.st_ino))
-                    total += st.st_blocks * 512
-    return total, len(seen)
+    return du(*(os.path.join(root, top) for top in STORE_DIRS))
 
 
 def fs_info(d):

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import api_pb2, mounts_under
 from lying_registry import RegistryFront
-from registry_fixtures import image_records, layer_dirs, layer_path, tmp_debris
+from registry_fixtures import du, image_records, layer_dirs, layer_path, tmp_debris
 
 
 def spec(name):
@@ -45,18 +45,6 @@ def fs_usage(d):
 
 def hexes(chains):
     return {c.split(":", 1)[1] for c in chains}
-
-
-def du(path):
-    """(bytes, inodes) under path as du -x counts them (hard links once)."""
-    seen, total = set(), 0
-    for dirpath, dirnames, filenames in os.walk(path):
-        for n in [dirpath] + [os.path.join(dirpath, f) for f in filenames + dirnames]:
-            st = os.lstat(n)
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_blocks * 512
-    return total, len(seen)
 
 
 # ---- pulling and naming ----------------------------------------------------------------
