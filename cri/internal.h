@@ -173,6 +173,8 @@ void podenv_describe_clear(struct ctrspec_pod *p);
 /* A pod not on the host's network whose network namespace pin is gone: what a stop or
  * remove cut short leaves; recovery marks such a ready pod not ready. */
 bool podenv_netns_lost(struct cri *d, const struct pod_rec *p);
+/* Records a ready pod as not ready (before its namespaces go; pods.c). */
+int cri_pod_mark_not_ready(struct cri *d, const struct pod_rec *p, err_t **e);
 
 /* images.c */
 struct image_record;

@@ -121,7 +121,7 @@ int cri_run_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const ProtobufCMe
 /* A pod is recorded not ready before its namespaces and network go: a stop or remove
  * cut short by a crash then leaves a NOTREADY pod (kubelet stops or removes it again),
  * never a READY one without a network namespace. */
-static int mark_not_ready(struct cri *d, const struct pod_rec *p, err_t **e)
+int cri_pod_mark_not_ready(struct cri *d, const struct pod_rec *p, err_t **e)
 {
   if (!p->ready)
     return 0;
@@ -149,7 +149,7 @@ int cri_stop_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const ProtobufCM
   objects_lock(d->objects, p->id);
   int rc = cri_pod_containers_stop(d, c->ctx, p->id, e);
   if (rc == 0)
-    rc = mark_not_ready(d, p, e);
+    rc = cri_pod_mark_not_ready(d, p, e);
   if (rc == 0)
     rc = podenv_stop(d, p->id, e);
   objects_unlock(d->objects, p->id);
@@ -174,7 +174,7 @@ int cri_remove_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const Protobuf
   objects_lock(d->objects, p->id);
   int rc = cri_pod_containers_remove(d, c->ctx, p->id, e);
   if (rc == 0)
-    rc = mark_not_ready(d, p, e);
+    rc = cri_pod_mark_not_ready(d, p, e);
   if (rc == 0)
     rc = podenv_destroy(d, p->id, e);
   if (rc == 0)

@@ -126,14 +126,11 @@ static void recover_ctrs(struct cri *d)
  * written before that order may hold one). Kubelet stops or removes it again. */
 static void mark_not_ready(struct cri *d, const struct pod_rec *p)
 {
-  struct pod_rec *n = pod_rec_dup(p);
-  n->ready = false;
   err_t *e = NULL;
-  if (objects_pod_update(d->objects, n, &e) < 0)
+  if (cri_pod_mark_not_ready(d, p, &e) < 0)
     warn("cannot record a pod without its network namespace as not ready", p->id, &e);
   else
     log_warn("a ready pod had lost its network namespace: now not ready", "pod", p->id, NULL);
-  pod_rec_free(n);
 }
 
 static void recover_pods(struct cri *d)
