@@ -173,15 +173,7 @@ void cri_exitwatch_stop(struct cri *d)
 static pid_t monitor_pid(struct cri *d, const char *id)
 {
   cleanup_free char *dir = cri_ctr_state_dir(d, id);
-  cleanup_free char *path = path_join(dir, "monitor.pid");
-  cleanup_free char *text = NULL;
-  err_t *e = NULL;
-  if (file_read_all(path, 64, &text, NULL, &e) < 0) {
-    err_free(&e);
-    return -1;
-  }
-  long pid = strtol(text, NULL, 10);
-  return pid > 1 && pid <= INT32_MAX ? (pid_t)pid : -1;
+  return monitor_pid_read(dir);
 }
 
 void cri_exitwatch_add(struct cri *d, const char *id)

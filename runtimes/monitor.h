@@ -59,6 +59,10 @@ int monitor_state(const char *state_dir, struct ctr_runtime_state *out, err_t **
  * state dir (or none ever did). */
 int monitor_wait_gone(const char *state_dir, int timeout_ms, err_t **e);
 
+/* The pid monitor.pid names, or -1 when there is none (no file, not a pid). Whether
+ * that process is still the monitor is for the lock on the file to say. */
+pid_t monitor_pid_read(const char *state_dir);
+
 /* Asks the monitor to reopen the CRI log file (after kubelet rotated it). */
 int monitor_reopen_log(const char *state_dir, err_t **e);
 

@@ -250,6 +250,19 @@ int monitor_reopen_log(const char *state_dir, err_t **e)
   return err_wrap(e, "reopen container log");
 }
 
+pid_t monitor_pid_read(const char *state_dir)
+{
+  cleanup_free char *path = path_join(state_dir, MON_PIDFILE);
+  cleanup_free char *text = NULL;
+  err_t *e = NULL;
+  if (file_read_all(path, 64, &text, NULL, &e) < 0) {
+    err_free(&e);
+    return -1;
+  }
+  long pid = strtol(text, NULL, 10);
+  return pid > 1 && pid <= INT32_MAX ? (pid_t)pid : -1;
+}
+
 /* The monitor's pidfd, or -1 when no monitor holds the lock (gone, or never there).
  * The lock is checked again after pidfd_open: while it is held the pid in the file is
  * the monitor's, so the pidfd cannot name a process that reused a stale pid. */
@@ -258,16 +271,12 @@ static int held_monitor_pidfd(const char *state_dir, err_t **e)
   bool held, exists;
   if (mon_lock_held(state_dir, &held, &exists, e) < 0 || !held)
     return -1;
-  cleanup_free char *path = path_join(state_dir, MON_PIDFILE);
-  cleanup_free char *text = NULL;
-  if (file_read_all(path, 64, &text, NULL, e) < 0)
-    return -1;
-  long pid = strtol(text, NULL, 10);
-  if (pid <= 1 || pid > INT32_MAX)
-    return err_set(e, ERR_INTERNAL, 0, "%s: no monitor pid in \"%s\"", path, text);
-  int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+  pid_t pid = monitor_pid_read(state_dir);
+  if (pid < 0)
+    return err_set(e, ERR_INTERNAL, 0, "%s/%s is locked but names no pid", state_dir, MON_PIDFILE);
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
   if (fd < 0)
-    return errno == ESRCH ? -1 : err_sys(e, errno, "pidfd_open %ld", pid);
+    return errno == ESRCH ? -1 : err_sys(e, errno, "pidfd_open %d", (int)pid);
   fcntl(fd, F_SETFD, FD_CLOEXEC);
   if (mon_lock_held(state_dir, &held, &exists, e) < 0 || !held) {
     close(fd);
