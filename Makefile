@@ -239,7 +239,7 @@ fuzz_ref_SRC := image/ref.c $(base_SRC)
 fuzz_manifest_SRC := image/manifest.c image/image_config.c $(base_SRC)
 fuzz_unpack_SRC := image/unpack.c image/unpack_fs.c $(base_SRC)
 fuzz_config_SRC := cri/config.c runtimes/handlers.c $(base_SRC)
-fuzz_request_SRC := cri/request_check.c cri/stream_util.c $(wildcard cri/ctrspec*.c) $(GEN_C) runtimes/spec.c \
+fuzz_request_SRC := cri/request_check.c cri/pb_wire.c cri/stream_util.c $(wildcard cri/ctrspec*.c) $(GEN_C) runtimes/spec.c \
   runtimes/cgroup_name.c \
   runtimes/spec_json.c runtimes/handlers.c image/manifest.c image/image_config.c net/podfiles.c \
   net/sysctl_ns.c net/mnt.c $(base_SRC)

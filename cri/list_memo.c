@@ -7,52 +7,25 @@
 #include <string.h>
 
 #include "base/xalloc.h"
+#include "cri/pb_wire.h"
 
 struct list_memo {
   size_t head, tail;   /* bytes[0, head): fields before the state; then tail bytes after */
   uint8_t bytes[];
 };
 
-static bool read_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *out)
-{
-  uint64_t v = 0;
-  for (unsigned shift = 0; shift < 64 && *pos < len; shift += 7) {
-    uint8_t c = p[(*pos)++];
-    v |= (uint64_t)(c & 0x7f) << shift;
-    if (!(c & 0x80)) {
-      *out = v;
-      return true;
-    }
-  }
-  return false;
-}
-
 /* Offset of the first field numbered above state_field; len if none (or if the bytes
  * do not parse, which protobuf-c's output always does). */
 static size_t split_at(const uint8_t *p, size_t len, uint32_t state_field)
 {
-  size_t pos = 0;
-  while (pos < len) {
-    size_t start = pos;
-    uint64_t key, n;
-    if (!read_varint(p, len, &pos, &key))
+  const uint8_t *at = p, *end = p + len;
+  while (at < end) {
+    const uint8_t *start = at;
+    struct pb_field f;
+    if (pb_field_next(&at, end, &f) != PB_FIELD)
       return len;
-    if ((key >> 3) > state_field)
-      return start;
-    switch (key & 7) {
-    case 0:
-      if (!read_varint(p, len, &pos, &n))
-        return len;
-      break;
-    case 1: pos += 8; break;
-    case 5: pos += 4; break;
-    case 2:
-      if (!read_varint(p, len, &pos, &n) || n > len - pos)
-        return len;
-      pos += n;
-      break;
-    default: return len;   /* groups: not in the CRI API */
-    }
+    if (f.number > state_field)
+      return (size_t)(start - p);
   }
   return len;
 }

@@ -6,26 +6,13 @@
 
 #include "base/buf.h"
 #include "base/cleanup.h"
+#include "cri/pb_wire.h"
 #include "cri/stream_util.h"
 #include "net/podfiles.h"
 
 #define MAX_DEPTH 32
 
 /* ---- wire: no NUL inside a string ------------------------------------------------ */
-
-static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
-{
-  uint64_t v = 0;
-  for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
-    uint8_t b = *(*p)++;
-    v |= (uint64_t)(b & 0x7f) << shift;
-    if (!(b & 0x80)) {
-      *out = v;
-      return true;
-    }
-  }
-  return false;
-}
 
 static const ProtobufCFieldDescriptor *field_by_id(const ProtobufCMessageDescriptor *d, uint32_t id)
 {
@@ -42,35 +29,25 @@ static int wire_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, cons
   if (depth > MAX_DEPTH)
     return err_set(e, ERR_INVALID, 0, "the request nests deeper than %d messages", MAX_DEPTH);
   while (p < end) {
-    uint64_t key, n;
-    if (!varint(&p, end, &key))
-      return err_set(e, ERR_INVALID, 0, "the request is not a valid protobuf message");
-    unsigned wt = key & 7;
-    const ProtobufCFieldDescriptor *f = field_by_id(d, (uint32_t)(key >> 3));
-    if (wt == 0) {
-      if (!varint(&p, end, &n))
-        return err_set(e, ERR_INVALID, 0, "the request is not a valid protobuf message");
-    } else if (wt == 1 || wt == 5) {
-      if ((size_t)(end - p) < (wt == 1 ? 8u : 4u))
-        return err_set(e, ERR_INVALID, 0, "the request is not a valid protobuf message");
-      p += wt == 1 ? 8 : 4;
-    } else if (wt == 2) {
-      if (!varint(&p, end, &n) || n > (uint64_t)(end - p))
-        return err_set(e, ERR_INVALID, 0, "the request is not a valid protobuf message");
-      if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(p, 0, n))
-        return err_set(e, ERR_INVALID, 0, "field %s of %s holds a NUL byte", f->name, d->short_name);
-      /* proto3 strings are UTF-8; what is not would make crisp's own JSON records and
-       * specs unreadable (and gRPC's other implementations refuse it too) */
-      if (f && f->type == PROTOBUF_C_TYPE_STRING && !stream_utf8_valid(p, n))
-        return err_set(e, ERR_INVALID, 0, "field %s of %s is not valid UTF-8", f->name,
-                       d->short_name);
-      if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
-          wire_walk(f->descriptor, p, p + n, depth + 1, e) < 0)
-        return -1;
-      p += n;
-    } else {
+    struct pb_field w;
+    enum pb_next r = pb_field_next(&p, end, &w);
+    if (r == PB_GROUP)
       return err_set(e, ERR_INVALID, 0, "the request uses protobuf groups");
-    }
+    if (r == PB_BAD)
+      return err_set(e, ERR_INVALID, 0, "the request is not a valid protobuf message");
+    if (w.wire_type != 2)
+      continue;
+    const ProtobufCFieldDescriptor *f = field_by_id(d, w.number);
+    if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(w.val, 0, w.val_len))
+      return err_set(e, ERR_INVALID, 0, "field %s of %s holds a NUL byte", f->name, d->short_name);
+    /* proto3 strings are UTF-8; what is not would make crisp's own JSON records and
+     * specs unreadable (and gRPC's other implementations refuse it too) */
+    if (f && f->type == PROTOBUF_C_TYPE_STRING && !stream_utf8_valid(w.val, w.val_len))
+      return err_set(e, ERR_INVALID, 0, "field %s of %s is not valid UTF-8", f->name,
+                     d->short_name);
+    if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+        wire_walk(f->descriptor, w.val, w.val + w.val_len, depth + 1, e) < 0)
+      return -1;
   }
   return 0;
 }
