@@ -203,6 +203,46 @@ static int ctr_orphan_remove(struct cri *d, const char *id, err_t **e)
   return store_layers_release(d->store, id, e);
 }
 
+static bool str_in_sorted(char *const *v, size_t n, const char *s)
+{
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(v[mid], s);
+    if (c == 0)
+      return true;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return false;
+}
+
+/* A hold is written without waiting for the disk (image/store_holds.c), so a power
+ * loss can take it while the container's record stays: such a container holds its
+ * image's layers again. */
+static void rehold(struct cri *d, char *const *held, size_t n_held)
+{
+  struct ctr_rec **v = NULL;
+  size_t n = 0;
+  objects_ctr_list(d->objects, NULL, &v, &n);
+  for (size_t i = 0; i < n; i++) {
+    if (str_in_sorted(held, n_held, v[i]->id))
+      continue;
+    err_t *e = NULL;
+    struct image_record *img = NULL;
+    if (store_image_lookup(d->store, STORE_KEY_ID, v[i]->image_id, &img, &e) < 0 ||
+        store_layers_hold(d->store, v[i]->id, (const char *const *)img->chain_ids,
+                          img->n_layers, &e) < 0)
+      warn("a container's layer hold was lost and cannot be made again", v[i]->id, &e);
+    else
+      log_warn("held a container's layers again (its hold was lost)", "ctr", v[i]->id, NULL);
+    image_record_free(img);
+  }
+  ctr_rec_list_free(v, n);
+}
+
 static void recover_holds(struct cri *d)
 {
   char **h = NULL;
@@ -212,6 +252,7 @@ static void recover_holds(struct cri *d)
     warn("cannot list layer holders", "", &e);
     return;
   }
+  rehold(d, h, n);
   for (size_t i = 0; i < n; i++) {
     struct ctr_rec *c = NULL;
     /* containers hold layers by their ID; any other holder is not ours to judge */

@@ -15,7 +15,8 @@
  * Anything named "*.tmp-*" is work in progress (file_write_atomic temps, layers being
  * unpacked, layers being deleted) and is removed by store_open. Every file is replaced
  * atomically (temp + fsync + rename + fsync of the directory), so a crash at any point
- * leaves either the old or the new state, never a partial one.
+ * leaves either the old or the new state, never a partial one. Holds are the exception:
+ * written atomically but not waited onto the disk (see store_layers_hold).
  *
  * store_open loads everything and repairs what a crash can leave behind:
  *   - "*.tmp-*" debris is removed;
@@ -137,7 +138,12 @@ int store_layer_path(struct store *s, const char *chain_id, char **out, err_t **
  * store_layers_hold(s, container_id, chain_ids, n) with its image's chain IDs; after
  * unmounting it for good, store_layers_release(s, container_id). Holds are persisted, so
  * they survive a daemon restart; after one, crispd compares store_layers_holders with the
- * containers it knows and releases the rest.
+ * containers it knows, releases the rest and holds again for a container without one.
+ * A hold is not waited onto the disk when made (CreateContainer's hot path): deleting an
+ * image record, or a hold whose layers no image record names, first fsyncs the pending
+ * holds, so no layer loses its last reference on the disk to a power loss while it is
+ * held. A power loss can still take a hold whose layers an image record names; the
+ * caller holds again at start (cri/recover.c).
  *
  * holder is 1-128 of [A-Za-z0-9_.-], not starting with '.'. Holding replaces the holder's
  * previous set (so it is idempotent); every layer must be present (ERR_NOT_FOUND).

@@ -2,6 +2,7 @@
 #include "image/store_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -70,8 +71,12 @@ static int hold_locked(struct store *s, struct store_holder *h, struct store_str
       return err_set(e, ERR_NOT_FOUND, 0, "layer %s is not in the store", h->chain_ids[i]);
   cleanup_free char *path = holder_path(s, h->name);
   cleanup_free char *text = store_holder_encode(h);
-  if (file_write_atomic(path, text, strlen(text), STORE_FILE_MODE, e) < 0)
+  /* not waited onto the disk here (CreateContainer's hot path): a hold matters after a
+   * power loss only where no image record references its layers any more, and every
+   * deletion that could bring that about syncs the pending holds first */
+  if (file_write_atomic_nosync(path, text, strlen(text), STORE_FILE_MODE, e) < 0)
     return -1;
+  h->durable = false;
   size_t i = holder_index_locked(s, h->name);
   CLEANUP(store_holder) struct store_holder *old = NULL;
   if (i != SIZE_MAX) {
@@ -102,6 +107,45 @@ int store_layers_hold(struct store *s, const char *holder, const char *const *ch
   return rc < 0 ? err_wrap(e, "hold layers for %s", holder) : 0;
 }
 
+int store_holds_sync_locked(struct store *s, err_t **e)
+{
+  bool any = false;
+  for (size_t i = 0; i < s->n_holders; i++) {
+    struct store_holder *h = s->holders[i];
+    if (h->durable)
+      continue;
+    cleanup_free char *path = holder_path(s, h->name);
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) < 0)
+      return err_sys(e, errno, "put layer hold %s on the disk", path);
+    any = true;
+  }
+  if (any && store_fsync_dir(s->holds_dir, e) < 0)
+    return err_wrap(e, "put layer holds on the disk");
+  for (size_t i = 0; i < s->n_holders; i++)
+    s->holders[i]->durable = true;
+  return 0;
+}
+
+/* Whether deleting h's file could leave one of its layers referenced on the disk only by
+ * a hold that is not there yet: a layer no image record names, held by a pending hold. */
+static bool release_needs_sync_locked(struct store *s, const struct store_holder *h)
+{
+  for (size_t i = 0; i < h->n; i++) {
+    if (store_image_references_layer_locked(s, h->chain_ids[i]))
+      continue;
+    for (size_t j = 0; j < s->n_holders; j++) {
+      const struct store_holder *o = s->holders[j];
+      if (o == h || o->durable)
+        continue;
+      for (size_t k = 0; k < o->n; k++)
+        if (strcmp(o->chain_ids[k], h->chain_ids[i]) == 0)
+          return true;
+    }
+  }
+  return false;
+}
+
 int store_layers_release(struct store *s, const char *holder, err_t **e)
 {
   if (!store_holder_name_valid(holder))
@@ -111,7 +155,10 @@ int store_layers_release(struct store *s, const char *holder, err_t **e)
   int rc = 0;
   pthread_mutex_lock(&s->mu);
   size_t i = holder_index_locked(s, holder);
-  if (unlink(path) < 0 && errno != ENOENT) {
+  if (i != SIZE_MAX && release_needs_sync_locked(s, s->holders[i]) &&
+      store_holds_sync_locked(s, e) < 0) {
+    rc = err_wrap(e, "release layers of %s", holder);
+  } else if (unlink(path) < 0 && errno != ENOENT) {
     rc = err_sys(e, errno, "release layers of %s: delete %s", holder, path);
   } else if (i != SIZE_MAX) {
     CLEANUP(store_holder) struct store_holder *h = s->holders[i];
@@ -165,6 +212,7 @@ static void load_holder(struct store *s, const char *name)
     if (!store_layer_ready_locked(s, h->chain_ids[i]))
       log_warn("a held layer is missing", "holder", h->name, "chain_id", h->chain_ids[i], NULL);
   store_report_count(s->report, "hold");
+  h->durable = false;   /* a restart does not put what an earlier crispd wrote on the disk */
   store_vec_push(&s->holders, &s->n_holders, &s->cap_holders, steal(&h));
 }
 

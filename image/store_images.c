@@ -351,6 +351,9 @@ static int remove_locked(struct store *s, const char *id, struct store_strv *tra
   if (i == SIZE_MAX)
     return 0;
   cleanup_free char *path = record_path(s, id);
+  /* the record may be the last reference on the disk to layers that containers hold */
+  if (store_holds_sync_locked(s, e) < 0)
+    return -1;
   if (unlink(path) < 0 && errno != ENOENT)
     return err_sys(e, errno, "delete %s", path);
   err_t *sync_err = NULL;

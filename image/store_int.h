@@ -43,6 +43,7 @@ struct store_holder {
   char *name;
   char **chain_ids;
   size_t n;
+  bool durable;   /* its file is known to be on the disk (store_holds_sync_locked) */
 };
 
 struct store {
@@ -119,6 +120,10 @@ void store_layers_free_all(struct store *s);
 /* store_holds.c (callers hold s->mu) */
 bool store_layer_held_locked(struct store *s, const char *chain_id);
 int store_holders_load(struct store *s, err_t **e);
+/* Puts every hold file written since the last call on the disk (fsync of each, then of
+ * holds/). Called before a change on the disk could leave a held layer without any
+ * reference there: an image record's deletion, a hold's release. */
+int store_holds_sync_locked(struct store *s, err_t **e);
 void store_holders_free_all(struct store *s);
 
 /* store_blobs.c (callers hold s->mu) */

@@ -159,3 +159,31 @@ def test_a_ready_pod_that_lost_its_network_namespace_comes_back_not_ready(node):
     node.remove_pod(pod)
     assert node.list_pods() == [] and node.net.leases() == []
     assert mounts_under(node.d.base) == []
+
+
+def test_a_container_whose_layer_hold_was_lost_holds_its_layers_again(node):
+    """A container's layer hold is written without waiting for the disk (removing an image
+    or a hold puts the pending ones there first), so a power loss can take the hold and
+    leave the container's record. The next start holds the container's layers again:
+    removing its image afterwards keeps them, and the container still starts."""
+    pod = node.run_pod()
+    ctr = node.create(pod, name="held", cmd=["sleep", "3600"])
+    hold = os.path.join(node.d.root, "holds", f"{ctr}.json")
+    assert os.path.exists(hold)
+    node.d.stop(sig=signal.SIGKILL)
+    os.unlink(hold)   # what the power loss took
+    start_again(node)
+    assert os.path.exists(hold)
+    assert "held a container's layers again" in node.d.log()
+    layers = os.path.join(node.d.root, "layers")
+    before = sorted(os.listdir(layers))
+    node.d.image.RemoveImage(api_pb2.RemoveImageRequest(image=api_pb2.ImageSpec(image=node.image)),
+                             timeout=30)
+    assert sorted(os.listdir(layers)) == before
+    node.start(ctr)
+    node.wait_state(ctr, RUNNING)
+    assert node.sh(ctr, "echo still here")[1] == "still here\n"
+    node.stop(ctr)
+    node.remove(ctr)
+    assert not os.path.exists(hold)
+    assert [n for n in os.listdir(layers) if not n.startswith(".")] == []
