@@ -361,6 +361,31 @@ int cri_stop_container_rpc(struct cri *d, struct cri_call *c, const ProtobufCMes
 
 /* ---- remove --------------------------------------------------------------------- */
 
+/* The monitor cleans up after its container and says so in exit.json; this covers a
+ * monitor that died, whose container (reported exited since) may still have processes
+ * running, or one whose cleanup failed. */
+static int cleanup_left(const char *state_dir, const char *id, err_t **e)
+{
+  struct ctr_runtime_state st;
+  err_t *se = NULL;
+  bool cleaned = monitor_state(state_dir, &st, &se) == 0 && st.exited && st.exit.cleaned;
+  err_free(&se);
+  if (cleaned)
+    return 0;
+  cleanup_free char *spec_path = path_join(state_dir, "spec.json");
+  struct ctr_spec *spec = NULL;
+  if (spec_read(spec_path, &spec, &se) < 0) {
+    err_free(&se);
+    return 0;
+  }
+  err_t *ke = NULL;
+  if (cgroup_kill_all(spec, SIGKILL, &ke) < 0)
+    err_free(&ke);
+  int rc = ns_cleanup(spec, e);
+  spec_free(spec);
+  return rc < 0 ? err_wrap(e, "clean up container %s", id) : 0;
+}
+
 static int remove_locked(struct cri *d, struct rpc_ctx *ctx, const char *id, err_t **e)
 {
   if (cri_ctr_stop_locked(d, ctx, id, 0, e) < 0)
@@ -371,22 +396,8 @@ static int remove_locked(struct cri *d, struct rpc_ctx *ctx, const char *id, err
    * files go only once it is gone, so nothing of it is left running after the call */
   if (monitor_wait_gone(state_dir, MONITOR_GONE_MS, e) < 0)
     return err_wrap(e, "container %s", id);
-  cleanup_free char *spec_path = path_join(state_dir, "spec.json");
-  struct ctr_spec *spec = NULL;
-  if (spec_read(spec_path, &spec, e) == 0) {
-    /* the monitor cleans up after its container; this covers a monitor that died,
-     * whose container (reported exited since) may still have processes running */
-    err_t *ke = NULL;
-    if (cgroup_kill_all(spec, SIGKILL, &ke) < 0)
-      err_free(&ke);
-    if (ns_cleanup(spec, e) < 0) {
-      spec_free(spec);
-      return err_wrap(e, "clean up container %s", id);
-    }
-    spec_free(spec);
-  } else {
-    err_free(e);
-  }
+  if (cleanup_left(state_dir, id, e) < 0)
+    return -1;
   /* the record goes first: a crash from here on leaves only directories and a layer
    * hold that no record names, which the next start removes (recover.c), never a
    * listed container without its files */

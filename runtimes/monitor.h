@@ -32,6 +32,7 @@ struct ctr_exit {
   int64_t finished_at_ns;   /* CLOCK_REALTIME */
   char reason[32];          /* "Completed", "Error", "OOMKilled" */
   char message[256];
+  bool cleaned;             /* the monitor took down the container's mounts and cgroup */
 };
 
 struct ctr_runtime_state {

@@ -58,7 +58,7 @@ int mon_exit_write(const char *dir, const struct ctr_exit *x, err_t **e)
   buf_json_str(&b, x->reason);
   buf_puts(&b, ",\"message\":");
   buf_json_str(&b, x->message);
-  buf_puts(&b, "}\n");
+  buf_puts(&b, x->cleaned ? ",\"cleaned\":true}\n" : "}\n");
   return write_json(dir, MON_EXIT, &b, e);
 }
 
@@ -115,6 +115,9 @@ int mon_exit_read(const char *dir, struct ctr_exit *x, err_t **e)
   x->finished_at_ns = t;
   mon_copy_field(x->reason, sizeof(x->reason), json_str(json_get(root, "reason")));
   mon_copy_field(x->message, sizeof(x->message), json_str(json_get(root, "message")));
+  bool cleaned = false;   /* absent (an older monitor, or one that died): not known */
+  if (json_bool(json_get(root, "cleaned"), &cleaned) == 0)
+    x->cleaned = cleaned;
   return 0;
 }
 

@@ -301,6 +301,8 @@ void mon_finish(struct mon *m)
   if (ns_cleanup(m->spec, &e) < 0) {
     log_warn("container cleanup failed", "error", e->msg, NULL);
     err_free(&e);
+  } else {
+    x.cleaned = true;   /* RemoveContainer need not do it again */
   }
   reap_all_left();
   cleanup_free char *ctl = path_join(m->dir, MON_CTL);

@@ -80,6 +80,12 @@ def test_create_start_exec_stop_remove(node):
     assert rpc_error(node.exec, ctr, ["true"]).code() == grpc.StatusCode.FAILED_PRECONDITION
 
     state_dir = os.path.join(node.d.state, "containers", ctr)
+    # the monitor took the container's mounts and cgroup down, and says so
+    # (RemoveContainer then leaves them be)
+    with open(os.path.join(state_dir, "exit.json")) as f:
+        assert json.load(f).get("cleaned") is True
+    assert mounts_under(state_dir) == []
+    assert cgroup_dirs(f"{node.pod_cfgs[pod].linux.cgroup_parent}/crisp-{ctr}") == []
     node.remove(ctr)
     assert rpc_error(node.status, ctr).code() == grpc.StatusCode.NOT_FOUND
     assert node.list_ctrs() == []

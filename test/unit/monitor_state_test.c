@@ -93,6 +93,11 @@ Test(monitor_state, started_and_exit_files_round_trip)
   cr_assert_eq(y.finished_at_ns, x.finished_at_ns);
   cr_assert_str_eq(y.reason, "OOMKilled");
   cr_assert_str_eq(y.message, "a \"quoted\"\nmessage");
+  cr_assert(!y.cleaned);
+  x.cleaned = true;   /* the monitor took the container's mounts and cgroup down */
+  cr_assert_eq(mon_exit_write(dir, &x, &e), 0);
+  cr_assert_eq(mon_exit_read(dir, &y, &e), 0, "%s", e ? e->msg : "");
+  cr_assert(y.cleaned);
 }
 
 Test(monitor_state, missing_file_is_not_found_and_garbage_is_internal)
@@ -212,6 +217,7 @@ Test(monitor_state, dead_monitor_without_exit_file_is_exited_with_error_once)
   cr_assert_str_eq(s.exit.reason, "Error");
   cr_assert_str_eq(s.exit.message, "crisp-monitor died");
   cr_assert_eq(s.exit.exit_code, 255);
+  cr_assert(!s.exit.cleaned, "nobody cleaned up after it");
   cr_assert(exists(MON_EXIT), "the verdict is written down");
   struct ctr_runtime_state again;
   cr_assert_eq(monitor_state(dir, &again, &e), 0);
