@@ -22,7 +22,9 @@ state dir: crisp-monitor and crisp-pause; containerd's dir: its shims' -address)
      RemoveContainer, StopPodSandbox, RemovePodSandbox
    ExecSync's output and exit code are checked (a wrong answer fails the run).
    With --cni-conf, each round also runs that conflist's plugins alone (CniAlone below)
-   for as many pods, to estimate the CNI share of RunPodSandbox and StopPodSandbox.
+   for as many pods, to estimate the CNI share of RunPodSandbox and StopPodSandbox, and
+   the most any runtime that runs the same plugins could gain on those two steps
+   (containerd's median over the plugins' alone: its ratio with no time of its own).
 4. Memory: M pods, each with its container running, on one daemon at a time; after 2 s
    the resident set (VmRSS) and proportional set (Pss) of the runtime's own processes
    are read 3 times, 1 s apart (the median total is kept): the daemon, plus
@@ -558,6 +560,7 @@ def main():
           f" {'':>8}   {wall['containerd'] / wall['crispd']:8.1f}x   "
           f"({crisp.n} and {ctrd.n} pods, {a.workers} at a time)")
     ok_t = worst >= 3
+    ceilings = []
     if cni:
         ca, cd = statistics.median(cni.add), statistics.median(cni.dele)
         print(f"\nCNI alone (the same conflist run without a runtime, {len(cni.add)} pods, "
@@ -574,6 +577,8 @@ def main():
             else:
                 line += " (crispd's step is CNI within this estimate's error)"
             print(line)
+            # the most any runtime running these plugins could reach: no time of its own
+            ceilings.append(f"{s} {km / cn:.1f}x")
     if mem:
         print(f"\nmemory with {a.mem_pods} pods running (1 container each), runtime processes only:")
         rows = []
@@ -603,6 +608,9 @@ def main():
     print(f"targets: every step >= 3x faster (median): {'met' if ok_t else 'MISSED'}"
           f"{' (' + ', '.join(missed) + ')' if missed else ''}; memory >= 10x less: "
           f"{'met' if ok_m else 'MISSED'} ({k_rss / c_rss:.1f}x)")
+    if ceilings:
+        print(f"  ceiling of the CNI steps with zero runtime time of their own (containerd's "
+              f"median / the plugins' alone): {', '.join(ceilings)}")
 
 
 def sandbox_report(crisp, sbx, mem):
