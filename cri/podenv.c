@@ -21,6 +21,15 @@ char *podenv_dir(struct cri *d, const char *id)
   return xasprintf("%s/pods/%s", d->cfg.state, id);
 }
 
+/* The pod's CNI cache is on the disk, under the root: after a reboot the state dir and
+ * the network namespaces are gone, but the plugins still hold what ADD gave the pod
+ * (host-local's leases are on the disk), and only a DEL from this cache gives it back,
+ * as containerd's libcni cache in /var/lib/cni does. */
+static char *cni_cache_dir(struct cri *d, const char *id)
+{
+  return xasprintf("%s/pods/%s", d->cfg.root, id);
+}
+
 static const Runtime__V1__NamespaceOption *ns_opts(const Runtime__V1__PodSandboxConfig *cfg)
 {
   const Runtime__V1__LinuxSandboxSecurityContext *sc = cfg->linux ? cfg->linux->security_context : NULL;
@@ -85,7 +94,8 @@ static int network_up(struct cri *d, const char *id, const Runtime__V1__PodSandb
   struct cni_opts o;
   struct cni_pod p;
   podenv_cni_opts(d, &o);
-  cni_pod_of(d, id, cfg, dir, ns.netns_path, ports, dns, cidr, &p);
+  cleanup_free char *cache_dir = cni_cache_dir(d, id);
+  cni_pod_of(d, id, cfg, cache_dir, ns.netns_path, ports, dns, cidr, &p);
   struct cni_result r = {0};
   int rc = cni_add(&o, &p, &r, e);
   podns_clear(&ns);
@@ -144,16 +154,22 @@ int podenv_create(struct cri *d, const char *id, const Runtime__V1__PodSandboxCo
   return network_up(d, id, cfg, dir, &dns, ip4, ip6, e);
 }
 
-/* CNI DEL from the pod's cache: idempotent, works after a restart, and is a no-op for
- * a pod that never had networking. */
+/* CNI DEL from the pod's cache: idempotent, works after a restart or a reboot, and is a
+ * no-op for a pod that never had networking. An older crispd kept the cache in the
+ * pod's state dir (dir), so one found there is used too. */
 static int network_down(struct cri *d, const char *id, const char *dir, err_t **e)
 {
   struct cni_opts o;
   podenv_cni_opts(d, &o);
-  struct cni_pod p = {.id = id, .dir = dir, .name = "", .namespace_ = "", .uid = ""};
-  cleanup_free char *cache = path_join(dir, CNI_CACHE_FILE);
-  if (access(cache, F_OK) < 0)
-    return 0;
+  cleanup_free char *cache_dir = cni_cache_dir(d, id);
+  struct cni_pod p = {.id = id, .dir = cache_dir, .name = "", .namespace_ = "", .uid = ""};
+  cleanup_free char *cache = path_join(cache_dir, CNI_CACHE_FILE);
+  cleanup_free char *old_cache = path_join(dir, CNI_CACHE_FILE);
+  if (access(cache, F_OK) < 0) {
+    if (access(old_cache, F_OK) < 0)
+      return 0;
+    p.dir = dir;
+  }
   if (cni_del(&o, &p, e) < 0)
     return err_wrap(e, "release pod network (CNI)");
   return 0;
@@ -193,8 +209,9 @@ int podenv_destroy(struct cri *d, const char *id, err_t **e)
 {
   cleanup_free char *dir = podenv_dir(d, id);
   cleanup_free char *parent = pod_cgroup_parent(d, id);
+  cleanup_free char *cache_dir = cni_cache_dir(d, id);
   if (network_down(d, id, dir, e) < 0 || podns_destroy(dir, e) < 0 ||
-      podfiles_remove(dir, e) < 0 || rm_rf(dir, e) < 0)
+      podfiles_remove(dir, e) < 0 || rm_rf(dir, e) < 0 || rm_rf(cache_dir, e) < 0)
     return -1;
   if (cgroup_pod_remove(parent, id, e) < 0)
     return err_wrap(e, "pod cgroup");

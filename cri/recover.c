@@ -273,8 +273,10 @@ void cri_recover(struct cri *d)
   cleanup_free char *state_ctrs = xasprintf("%s/containers", d->cfg.state);
   cleanup_free char *root_ctrs = xasprintf("%s/containers", d->cfg.root);
   cleanup_free char *state_pods = xasprintf("%s/pods", d->cfg.state);
+  cleanup_free char *root_pods = xasprintf("%s/pods", d->cfg.root);
   orphans(d, state_ctrs, false, ctr_orphan_remove);
   orphans(d, root_ctrs, false, ctr_orphan_remove);
   orphans(d, state_pods, true, podenv_destroy);
+  orphans(d, root_pods, true, podenv_destroy);   /* a CNI cache whose pod is gone */
   recover_holds(d);
 }

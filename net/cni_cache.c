@@ -37,7 +37,10 @@ int cni_cache_write(const char *dir, const struct cni_cache_rec *r, err_t **e)
   }
   buf_puts(&b, "}\n");
   cleanup_free char *path = path_join(dir, CNI_CACHE_FILE);
-  if (mkdir_p(dir, 0700, e) < 0 || file_write_atomic(path, b.data, b.len, 0600, e) < 0)
+  /* not waited onto the disk: a crispd that dies finds it in the page cache, and a node
+   * that loses power has lost the pod's namespaces; the cache only has to outlive an
+   * orderly reboot, for the DEL that gives the plugins' addresses back */
+  if (mkdir_p(dir, 0700, e) < 0 || file_write_atomic_nosync(path, b.data, b.len, 0600, e) < 0)
     return err_wrap(e, "write CNI cache");
   return 0;
 }

@@ -4,6 +4,7 @@ container as it was, the running ones still running (and logging), the ones that
 while it was down with their real exit code; and it can still stop, exec into and
 remove them, leaving no process, mount or lease behind."""
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -187,3 +188,34 @@ def test_a_container_whose_layer_hold_was_lost_holds_its_layers_again(node):
     node.remove(ctr)
     assert not os.path.exists(hold)
     assert [n for n in os.listdir(layers) if not n.startswith(".")] == []
+
+
+def test_after_a_reboot_stopping_a_pod_gives_its_address_back(node):
+    """A reboot takes crispd's state dir (a tmpfs, /run/crisp) with the network
+    namespaces and every process, but not what the CNI plugins keep on the disk (here
+    host-local's lease). The pod's CNI cache is under the root, so the StopPodSandbox
+    kubelet sends after the reboot still runs the DEL that gives the address back, as
+    containerd's cache in /var/lib/cni does."""
+    pod = node.run_pod()
+    ctr = node.run(pod)
+    assert len(node.net.leases()) == 1
+    with open(os.path.join(node.d.state, "containers", ctr, "pid")) as f:
+        ctr_pid = int(f.read())
+    # the reboot: crispd, the monitors and the containers die, the state dir goes
+    node.d.stop(sig=signal.SIGKILL)
+    for pid in node.leftover_procs() + [ctr_pid]:
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: node.leftover_procs() == [] and not os.path.exists(f"/proc/{ctr_pid}"),
+             what="the pod's processes gone")
+    for m in sorted(mounts_under(node.d.state), reverse=True):
+        subprocess.run(["umount", "-l", m], check=True)
+    shutil.rmtree(node.d.state)
+    start_again(node)
+    assert node.pod_status(pod).status.state == NOTREADY
+    assert node.status(ctr).state == EXITED
+    node.stop_pod(pod)
+    assert node.net.leases() == []
+    node.remove(ctr)
+    node.remove_pod(pod)
+    assert not os.path.exists(os.path.join(node.d.root, "pods", pod))
+    assert node.list_pods() == [] and node.list_ctrs() == []
