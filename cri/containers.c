@@ -361,6 +361,26 @@ int cri_stop_container_rpc(struct cri *d, struct cri_call *c, const ProtobufCMes
 
 /* ---- remove --------------------------------------------------------------------- */
 
+int cri_ctr_teardown(const char *state_dir, err_t **e)
+{
+  cleanup_free char *spec_path = path_join(state_dir, "spec.json");
+  struct ctr_spec *spec = NULL;
+  err_t *se = NULL;
+  if (spec_read(spec_path, &spec, &se) < 0) {
+    if (se->code != ERR_NOT_FOUND)
+      log_warn("cannot read a container's spec to clean up after it", "path", spec_path,
+               "error", se->msg, NULL);
+    err_free(&se);
+    return 0;
+  }
+  err_t *ke = NULL;
+  if (cgroup_kill_all(spec, SIGKILL, &ke) < 0)
+    err_free(&ke);
+  int rc = ns_cleanup(spec, e);
+  spec_free(spec);
+  return rc;
+}
+
 /* The monitor cleans up after its container and says so in exit.json; this covers a
  * monitor that died, whose container (reported exited since) may still have processes
  * running, or one whose cleanup failed. */
@@ -370,20 +390,9 @@ static int cleanup_left(const char *state_dir, const char *id, err_t **e)
   err_t *se = NULL;
   bool cleaned = monitor_state(state_dir, &st, &se) == 0 && st.exited && st.exit.cleaned;
   err_free(&se);
-  if (cleaned)
+  if (cleaned || cri_ctr_teardown(state_dir, e) == 0)
     return 0;
-  cleanup_free char *spec_path = path_join(state_dir, "spec.json");
-  struct ctr_spec *spec = NULL;
-  if (spec_read(spec_path, &spec, &se) < 0) {
-    err_free(&se);
-    return 0;
-  }
-  err_t *ke = NULL;
-  if (cgroup_kill_all(spec, SIGKILL, &ke) < 0)
-    err_free(&ke);
-  int rc = ns_cleanup(spec, e);
-  spec_free(spec);
-  return rc < 0 ? err_wrap(e, "clean up container %s", id) : 0;
+  return err_wrap(e, "clean up container %s", id);
 }
 
 static int remove_locked(struct cri *d, struct rpc_ctx *ctx, const char *id, err_t **e)

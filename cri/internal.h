@@ -99,6 +99,10 @@ CRI_RPC(cri_start_container_rpc);
 CRI_RPC(cri_stop_container_rpc);
 CRI_RPC(cri_remove_container_rpc);
 char *cri_ctr_state_dir(struct cri *d, const char *id);
+/* Kills what may still run in a container's cgroup and takes its mounts and cgroup down,
+ * from its spec.json in state_dir; a missing or unreadable spec is nothing to do (the
+ * latter with a log line). */
+int cri_ctr_teardown(const char *state_dir, err_t **e);
 int cri_ctr_stop_locked(struct cri *d, struct rpc_ctx *ctx, const char *id, int64_t timeout_s,
                         err_t **e);
 int cri_pod_containers_stop(struct cri *d, struct rpc_ctx *ctx, const char *pod_id, err_t **e);

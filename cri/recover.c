@@ -30,30 +30,11 @@ static void warn(const char *what, const char *id, err_t **e)
   err_free(e);
 }
 
-/* Kills what may still run from a container's spec and unmounts its rootfs. */
-static int ctr_teardown(const char *state_dir, err_t **e)
-{
-  cleanup_free char *spec_path = path_join(state_dir, "spec.json");
-  struct ctr_spec *spec = NULL;
-  if (spec_read(spec_path, &spec, e) < 0) {
-    if ((*e)->code != ERR_NOT_FOUND)
-      return -1;
-    err_free(e);
-    return 0;
-  }
-  err_t *ke = NULL;
-  if (cgroup_kill_all(spec, SIGKILL, &ke) < 0)
-    err_free(&ke);
-  int rc = ns_cleanup(spec, e);
-  spec_free(spec);
-  return rc;
-}
-
 static int ctr_dirs_remove(struct cri *d, const char *id, err_t **e)
 {
   cleanup_free char *state_dir = cri_ctr_state_dir(d, id);
   cleanup_free char *root_dir = xasprintf("%s/containers/%s", d->cfg.root, id);
-  return ctr_teardown(state_dir, e) < 0 || rm_rf(state_dir, e) < 0 || rm_rf(root_dir, e) < 0 ? -1 : 0;
+  return cri_ctr_teardown(state_dir, e) < 0 || rm_rf(state_dir, e) < 0 || rm_rf(root_dir, e) < 0 ? -1 : 0;
 }
 
 static void undo_ctr(struct cri *d, const struct ctr_rec *r)
