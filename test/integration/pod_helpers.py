@@ -17,6 +17,7 @@ import ipaddress
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -77,9 +78,8 @@ def _free_subnet(seed):
     raise RuntimeError("no free 10.x/24 subnet")
 
 
-def _iptables_nat_rules():
-    return subprocess.run(["iptables", "-w", "-t", "nat", "-S"], capture_output=True,
-                          text=True).stdout.splitlines()
+def _iptables(table, *args):
+    return subprocess.run(["iptables", "-w", "-t", table, *args], capture_output=True, text=True)
 
 
 class CniNet:
@@ -110,25 +110,51 @@ class CniNet:
             return []
         return [n for n in os.listdir(d) if re.match(r"^\d+\.\d+\.\d+\.\d+$", n)]
 
-    def our_rules(self):
-        tag = f'name: \\"{self.name}\\"'
-        return [r for r in _iptables_nat_rules() if tag in r or f'"{self.name}"' in r]
+    def our_rules(self, table="nat"):
+        """The rules of table whose CNI comment names this network (the bridge plugin's
+        masquerade rules, portmap's DNAT and SNAT ones), each as the argument list of its
+        `iptables -S` line: shlex undoes the quoting of the comment, which holds quotes
+        (str.split would cut it into pieces that `iptables -D` does not take)."""
+        tag = f'name: "{self.name}" '
+        out = []
+        for line in _iptables(table, "-S").stdout.splitlines():
+            if self.name in line:
+                args = shlex.split(line)
+                if args[0] == "-A" and "--comment" in args and \
+                        tag in args[args.index("--comment") + 1]:
+                    out.append(args)
+        return out
+
+    def remove_rules(self):
+        """Deletes this network's rules in nat and filter, then each per-pod chain
+        (CNI-<hash>, CNI-DN-<hash>) they were in or jumped to, once nothing jumps to it:
+        what the plugins leave when their DEL cannot do its work, as for a pod whose
+        network namespace was lost (the bridge plugin then cannot find the pod's address
+        and keeps its masquerade chain). The chains every network shares (CNI-HOSTPORT-*)
+        stay. Returns the chains removed, as table/chain."""
+        gone = []
+        for table in ("nat", "filter"):
+            chains = set()
+            for args in self.our_rules(table):
+                chains.add(args[1])
+                if "-j" in args:
+                    chains.add(args[args.index("-j") + 1])
+                _iptables(table, "-D", *args[1:])
+            for ch in sorted(chains):
+                if not ch.startswith("CNI-") or ch.startswith(("CNI-HOSTPORT-", "CNI-DN-HOSTPORT")):
+                    continue
+                rules = _iptables(table, "-S").stdout.splitlines()
+                if any(r.endswith(f" -j {ch}") for r in rules):
+                    continue   # still used by a rule that does not name this network
+                if _iptables(table, "-F", ch).returncode == 0 and \
+                        _iptables(table, "-X", ch).returncode == 0:
+                    gone.append(f"{table}/{ch}")
+        return gone
 
     def cleanup(self):
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
         shutil.rmtree(f"/var/lib/cni/networks/{self.name}", ignore_errors=True)
-        chains = set()
-        for rule in self.our_rules():
-            parts = rule.split()
-            if parts[0] != "-A":
-                continue
-            if "-j" in parts:
-                chains.add(parts[parts.index("-j") + 1])
-            subprocess.run(["iptables", "-w", "-t", "nat", "-D", *parts[1:]], capture_output=True)
-        for ch in chains:
-            if ch.startswith("CNI-") and not ch.startswith("CNI-HOSTPORT"):
-                subprocess.run(["iptables", "-w", "-t", "nat", "-F", ch], capture_output=True)
-                subprocess.run(["iptables", "-w", "-t", "nat", "-X", ch], capture_output=True)
+        self.remove_rules()
         with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
             f.write(self.ip_forward)
 
