@@ -177,6 +177,9 @@ void podenv_describe_clear(struct ctrspec_pod *p);
 /* A pod not on the host's network whose network namespace pin is gone: what a stop or
  * remove cut short leaves; recovery marks such a ready pod not ready. */
 bool podenv_netns_lost(struct cri *d, const struct pod_rec *p);
+/* Pins a pod's lost network namespace again from a running container of the pod, so
+ * that its CNI DEL still reaches the pod's interface; logs what it did or could not. */
+void podenv_netns_repin(struct cri *d, const struct pod_rec *p);
 /* Records a ready pod as not ready (before its namespaces go; pods.c). */
 int cri_pod_mark_not_ready(struct cri *d, const struct pod_rec *p, err_t **e);
 

@@ -1,8 +1,11 @@
 /* podenv.c - a pod's host-side pieces: its namespaces (net/podns), the files its
  * containers bind-mount (net/podfiles), and what a container needs to know of them.
  * Everything lives under <state>/pods/<id>, so it is found again after a restart. */
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -15,6 +18,7 @@
 #include "net/podfiles.h"
 #include "net/podns.h"
 #include "runtimes/executor.h"
+#include "runtimes/monitor.h"
 
 char *podenv_dir(struct cri *d, const char *id)
 {
@@ -278,4 +282,82 @@ bool podenv_netns_lost(struct cri *d, const struct pod_rec *p)
   bool lost = !x.host_network && !x.netns_path;
   podenv_describe_clear(&x);
   return lost;
+}
+
+/* The network namespace of container id, open, or -1 unless it runs. Its monitor
+ * reaps it, so while exit.json is not written its pid is the container's: the pidfd
+ * is taken between two such looks at the state, and, alive after the open, shows that
+ * the pid was still the container's when its namespace was opened. */
+static int ctr_netns_open(struct cri *d, const char *id)
+{
+  cleanup_free char *dir = cri_ctr_state_dir(d, id);
+  struct ctr_runtime_state st;
+  err_t *e = NULL;
+  if (monitor_state(dir, &st, &e) < 0 || !st.started || st.exited || st.pid <= 0) {
+    err_free(&e);
+    return -1;
+  }
+  cleanup_close int pidfd = pidfd_open(st.pid, 0);
+  if (pidfd < 0 || monitor_state(dir, &st, &e) < 0 || st.exited) {
+    err_free(&e);
+    return -1;
+  }
+  cleanup_free char *path = xasprintf("/proc/%d/ns/net", (int)st.pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0 && pidfd_send_signal(pidfd, 0, NULL, 0) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* 1 if the pod's network namespace was pinned again from one of its running
+ * containers, 0 if none runs, -1 if none would do (the last error in *e). */
+static int repin_from_containers(struct cri *d, const char *pod_id, const char *dir, err_t **e)
+{
+  struct ctr_rec **v;
+  size_t n;
+  objects_ctr_list(d->objects, pod_id, &v, &n);
+  int rc = 0;
+  for (size_t i = 0; i < n && rc <= 0; i++) {
+    int fd = ctr_netns_open(d, v[i]->id);
+    if (fd < 0)
+      continue;
+    err_free(e);
+    rc = podns_repin_net(dir, fd, e);
+    close(fd);
+  }
+  ctr_rec_list_free(v, n);
+  return rc;
+}
+
+/* A pod whose network namespace pin is gone while one of its containers still runs
+ * (the pin was unmounted behind crispd's back, or a store from before the
+ * not-ready-first order): the container is still in the pod's namespace, so the pin
+ * is made again from there. Without it the CNI DEL at stop or remove runs without the
+ * namespace, and the bridge plugin, which reads the addresses to unmasquerade from the
+ * pod's interface, leaves the pod's masquerade chain on the node for good. What the
+ * pod is recorded as does not change (a recovered one stays not ready). */
+void podenv_netns_repin(struct cri *d, const struct pod_rec *p)
+{
+  bool host_net, host_ipc, host_pid, shared_pid;
+  ns_modes(p->config, &host_net, &host_ipc, &host_pid, &shared_pid);
+  if (host_net)
+    return;
+  cleanup_free char *dir = podenv_dir(d, p->id);
+  struct pod_ns ns = {0};
+  err_t *e = NULL;
+  int rc = podns_load(dir, &ns, &e);
+  bool skip = rc == 0 ? ns.netns_path != NULL : e->code == ERR_NOT_FOUND;
+  podns_clear(&ns);
+  err_free(&e);
+  if (skip)
+    return;
+  rc = repin_from_containers(d, p->id, dir, &e);
+  if (rc < 0)
+    log_warn("cannot pin a pod's lost network namespace again", "pod", p->id, "error", e->msg, NULL);
+  else if (rc > 0)
+    log_warn("a pod's lost network namespace pin was made again from a running container", "pod",
+             p->id, NULL);
+  err_free(&e);
 }

@@ -147,6 +147,7 @@ int cri_stop_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const ProtobufCM
   if (!p)
     return 0;  /* stopping or removing what is not there succeeds */
   objects_lock(d->objects, p->id);
+  podenv_netns_repin(d, p);
   int rc = cri_pod_containers_stop(d, c->ctx, p->id, e);
   if (rc == 0)
     rc = cri_pod_mark_not_ready(d, p, e);
@@ -172,6 +173,7 @@ int cri_remove_pod_sandbox_rpc(struct cri *d, struct cri_call *c, const Protobuf
   if (!p)
     return 0;  /* stopping or removing what is not there succeeds */
   objects_lock(d->objects, p->id);
+  podenv_netns_repin(d, p);
   int rc = cri_pod_containers_remove(d, c->ctx, p->id, e);
   if (rc == 0)
     rc = cri_pod_mark_not_ready(d, p, e);

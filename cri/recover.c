@@ -124,6 +124,7 @@ static void recover_pods(struct cri *d)
     if (!v[i]->creating) {
       if (v[i]->ready && podenv_netns_lost(d, v[i]))
         mark_not_ready(d, v[i]);
+      podenv_netns_repin(d, v[i]);
       continue;
     }
     if (podenv_destroy(d, v[i]->id, &e) < 0 || objects_pod_remove(d->objects, v[i]->id, &e) < 0)

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <linux/nsfs.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
@@ -386,6 +388,33 @@ int podns_destroy(const char *dir, err_t **e)
   if (mnt_detach_all(nsdir, e) < 0)
     return -1;
   return rm_rf(nsdir, e);   /* also detaches copies of the pins in other mount namespaces */
+}
+
+int podns_repin_net(const char *dir, int nsfd, err_t **e)
+{
+  cleanup_free char *nsdir = path_join(dir, "ns");
+  cleanup_free char *path = path_join(nsdir, pins[0].name);
+  struct stat st, own;
+  if (stat(nsdir, &st) < 0)
+    return errno == ENOENT ? err_set(e, ERR_NOT_FOUND, ENOENT, "no pod namespaces in %s", dir)
+                           : err_sys(e, errno, "stat %s", nsdir);
+  struct statfs sf;
+  if (statfs(path, &sf) == 0 && sf.f_type == NSFS_MAGIC)
+    return 0;
+  if (ioctl(nsfd, NS_GET_NSTYPE) != CLONE_NEWNET)
+    return err_set(e, ERR_INVALID, errno, "%s: descriptor %d is not a network namespace", path, nsfd);
+  if (fstat(nsfd, &st) < 0 || stat("/proc/self/ns/net", &own) < 0)
+    return err_sys(e, errno, "stat network namespace");
+  if (st.st_dev == own.st_dev && st.st_ino == own.st_ino)
+    return err_set(e, ERR_PRECONDITION, 0, "%s: not pinning the node's network namespace as the pod's", path);
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0);   /* the file may be there, unmounted */
+  if (fd < 0)
+    return err_sys(e, errno, "create %s", path);
+  close(fd);
+  cleanup_free char *src = xasprintf("/proc/self/fd/%d", nsfd);
+  if (mount(src, path, NULL, MS_BIND, NULL) < 0)
+    return err_sys(e, errno, "pin network namespace again: bind-mount on %s", path);
+  return 1;
 }
 
 static int load_pin(const char *nsdir, size_t i, char **out, err_t **e)

@@ -81,6 +81,15 @@ int podns_destroy(const char *dir, err_t **e);
  * (a create cut short by a crash: destroy and create again). */
 int podns_load(const char *dir, struct pod_ns *out, err_t **e);
 
+/* Pins the network namespace open as nsfd on <dir>/ns/net again, when that pin is gone
+ * (unmounted, or its file removed) while the namespace lives on in a process still in
+ * it: 1 once pinned, 0 if the pin is there already. nsfd stays the caller's.
+ * ERR_NOT_FOUND without <dir>/ns (podns_create never ran, or podns_destroy did);
+ * ERR_PRECONDITION if nsfd is the caller's own network namespace (the node's), which
+ * no pod's pin may name; ERR_INVALID if it is no network namespace. Same
+ * thread-safety as the others. */
+int podns_repin_net(const char *dir, int nsfd, err_t **e);
+
 /* Frees the strings and zeroes *ns; safe on a zeroed struct. */
 void podns_clear(struct pod_ns *ns);
 

@@ -125,6 +125,13 @@ class CniNet:
                     out.append(args)
         return out
 
+    def pod_rules(self, pod):
+        """This network's rules (nat and filter) that name pod (CNI comments say
+        `name: "<network>" id: "<sandbox id>"`)."""
+        tag = f'id: "{pod}"'
+        return [a for t in ("nat", "filter") for a in self.our_rules(t)
+                if tag in a[a.index("--comment") + 1]]
+
     def remove_rules(self):
         """Deletes this network's rules in nat and filter, then each per-pod chain
         (CNI-<hash>, CNI-DN-<hash>) they were in or jumped to, once nothing jumps to it:

@@ -137,26 +137,36 @@ def test_a_container_killed_with_its_monitor_is_reported_exited(node):
     assert rpc_error(node.status, ctr).code() == grpc.StatusCode.NOT_FOUND
 
 
+def lose_netns_pin(node, pod):
+    pin = os.path.join(node.d.state, "pods", pod, "ns", "net")
+    subprocess.run(["umount", pin], check=True)
+    os.unlink(pin)
+
+
 def test_a_ready_pod_that_lost_its_network_namespace_comes_back_not_ready(node):
     """What a StopPodSandbox or RemovePodSandbox cut short between its network
     namespace going and its record changing would leave (crispd now records not-ready
     first; a store from before may still hold one): the pod must not be reported ready,
-    since no container could join it."""
+    since no container could join it. Its running container still holds the namespace,
+    so crispd pins it again from there, and the CNI DEL at stop undoes the pod's
+    network entirely: the bridge plugin finds the pod's interface and removes the
+    masquerade chain it made for the pod (without the namespace it cannot)."""
     pod = node.run_pod()
     ctr = node.run(pod)
+    assert node.net.pod_rules(pod) != []   # the bridge plugin's masquerade rules
     node.d.stop(sig=signal.SIGKILL)
-    pin = os.path.join(node.d.state, "pods", pod, "ns", "net")
-    subprocess.run(["umount", pin], check=True)
-    os.unlink(pin)
+    lose_netns_pin(node, pod)
     start_again(node)
     assert node.pod_status(pod).status.state == NOTREADY
     assert "lost its network namespace" in node.d.log()
+    assert "lost network namespace pin was made again" in node.d.log()
     err = rpc_error(node.create, pod, name="late")
     assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "not ready" in err.details(), err
     # its container still runs until kubelet stops the pod, which then goes cleanly
     assert node.status(ctr).state == RUNNING
     node.stop_pod(pod)
     assert node.status(ctr).state == EXITED
+    assert node.net.pod_rules(pod) == []
     node.remove_pod(pod)
     assert node.list_pods() == [] and node.net.leases() == []
     assert mounts_under(node.d.base) == []
@@ -219,3 +229,23 @@ def test_after_a_reboot_stopping_a_pod_gives_its_address_back(node):
     node.remove_pod(pod)
     assert not os.path.exists(os.path.join(node.d.root, "pods", pod))
     assert node.list_pods() == [] and node.list_ctrs() == []
+
+
+def test_a_pod_whose_namespace_pin_is_unmounted_under_crispd_still_stops_cleanly(node):
+    """The pin lost while crispd runs (an admin's umount of the state dir's mounts):
+    StopPodSandbox pins the namespace again from the pod's running container before it
+    stops it, so CNI DEL leaves no iptables rule or chain of the pod on the node."""
+    pod = node.run_pod()
+    node.run(pod)
+    rules = node.net.pod_rules(pod)
+    chains = {a[a.index("-j") + 1] for a in rules if "-j" in a and a[-1].startswith("CNI-")}
+    assert chains, rules
+    lose_netns_pin(node, pod)
+    node.stop_pod(pod)
+    assert "lost network namespace pin was made again" in node.d.log()
+    assert node.net.pod_rules(pod) == []
+    nat = subprocess.run(["iptables", "-w", "-t", "nat", "-S"], capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert not chains & set(nat), "the pod's CNI chains are left"
+    node.remove_pod(pod)
+    assert node.net.leases() == [] and mounts_under(node.d.base) == []

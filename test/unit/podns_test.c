@@ -507,6 +507,48 @@ Test(podns, load_and_destroy_work_from_disk_alone)
   cr_assert(!mounted_under(top));
 }
 
+Test(podns, a_lost_net_pin_is_made_again_from_a_descriptor_never_from_the_nodes)
+{
+  struct pod_ns_opts o = {.dir = pod, .hostname = "web-0"};
+  struct pod_ns ns = {0};
+  err_t *e = NULL;
+  cr_assert_eq(podns_create(&o, &ns, &e), 0, "%s", e ? e->msg : "");
+  ino_t net = ino_of(ns.netns_path);
+  int held = open(ns.netns_path, O_RDONLY | O_CLOEXEC);   /* as a container in it would */
+  cr_assert_geq(held, 0);
+  cr_assert_eq(podns_repin_net(pod, held, &e), 0, "still pinned: nothing to do");
+  cr_assert_eq(umount2(ns.netns_path, MNT_DETACH), 0);
+  cr_assert_eq(unlink(ns.netns_path), 0);
+  podns_clear(&ns);
+  cr_assert_eq(podns_load(pod, &ns, &e), 0, "%s", e ? e->msg : "");
+  cr_assert_null(ns.netns_path, "the pin is gone");
+
+  int node = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  cr_assert_eq(podns_repin_net(pod, node, &e), -1);
+  cr_assert_eq(e->code, ERR_PRECONDITION, "%s", e->msg);
+  err_free(&e);
+  close(node);
+  int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  cr_assert_eq(podns_repin_net(pod, null, &e), -1);
+  cr_assert_eq(e->code, ERR_INVALID, "%s", e->msg);
+  err_free(&e);
+  close(null);
+
+  cr_assert_eq(podns_repin_net(pod, held, &e), 1, "%s", e ? e->msg : "");
+  close(held);
+  cr_assert_eq(podns_load(pod, &ns, &e), 0, "%s", e ? e->msg : "");
+  cr_assert_not_null(ns.netns_path);
+  cr_assert_eq(ino_of(ns.netns_path), net, "the same namespace, pinned again");
+  cleanup_free char *links = in_ns(ns.netns_path, CLONE_NEWNET, probe_links, NULL);
+  cr_assert_str_eq(links, "lo:up\n");
+  podns_clear(&ns);
+  cr_assert_eq(podns_destroy(pod, &e), 0, "%s", e ? e->msg : "");
+  cr_assert(!mounted_under(top));
+  cr_assert_eq(podns_repin_net(pod, 0, &e), -1);
+  cr_assert_eq(e->code, ERR_NOT_FOUND, "%s", e->msg);
+  err_free(&e);
+}
+
 Test(podns, destroy_of_a_missing_pod_is_success)
 {
   err_t *e = NULL;
