@@ -46,7 +46,7 @@ GRPC_STATIC := $(shell pkg-config --static --libs grpc_unsecure 2>/dev/null) -lu
   -laddress_sorting -lz
 ifeq ($(SAN),1)
 CRISPD_LD := $(CC)
-CRISPD_LDLIBS := -lgrpc -lgpr -lprotobuf-c -lyajl -lcrypto -lseccomp -lz -pthread
+CRISPD_LDLIBS := -lgrpc -lgpr -labsl_synchronization -lprotobuf-c -lyajl -lcrypto -lseccomp -lz -pthread
 else
 CRISPD_LD := $(CXX)
 CRISPD_LDLIBS := -static -Wl,--gc-sections $(GRPC_STATIC) -lprotobuf-c -lyajl_s -lcrypto -lseccomp -lm -pthread
@@ -93,6 +93,13 @@ $(B)/obj/%.o: %.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c $< -o $@
 
+# crisp's one C++ file (cmd/absl_mode.cc: abseil has no C API), without banned.h
+$(B)/obj/%.o: %.cc
+	@mkdir -p $(dir $@)
+	@echo "  CXX     $<"
+	$(Q)$(CXX) -I. $(filter-out -std=c11,$(CFLAGS)) -std=c++17 -fno-exceptions -fno-rtti \
+	  $(filter-out -Wjump-misses-init -Wmissing-prototypes,$(WARN)) -MMD -MP -c $< -o $@
+
 # generated code: compiled without the project's stricter warnings
 $(B)/obj/gen/api.pb-c.o: $(GEN_C)
 	@mkdir -p $(dir $@)
@@ -115,7 +122,8 @@ $(B)/lib/%.a:
 CRISPD_LIBS := $(LIB_CRI) $(LIB_IMAGE) $(LIB_RUNTIMES) $(LIB_SANDBOX) $(LIB_NET) $(LIB_BASE)
 # crispd-split: crispd for hot_text.sh's profile of the data it reads (test/bench/hot_split.c)
 $(B)/bin/crispd-split: $(call obj,test/bench/hot_split.c)
-$(B)/bin/crispd $(B)/bin/crispd-split: $(call obj,cmd/crispd.c cmd/crispd_images.c) $(CRISPD_LIBS) $(CRISPD_LDDEPS)
+$(B)/bin/crispd $(B)/bin/crispd-split: $(call obj,cmd/crispd.c cmd/crispd_images.c) $(B)/obj/cmd/absl_mode.o \
+  $(CRISPD_LIBS) $(CRISPD_LDDEPS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)set -o pipefail; $(CRISPD_LD) $(filter-out -std=c11,$(CFLAGS)) $(LDFLAGS) -o $@ $(filter-out %.ld,$^) \
@@ -165,10 +173,10 @@ $(B)/bin/unit-tests: | $(B)/bin/crisp-monitor
 
 # --- tests --------------------------------------------------------------------
 UNIT_SRC := $(wildcard test/unit/*.c)
-$(B)/bin/unit-tests: $(call obj,$(UNIT_SRC)) $(LIBS_ALL)
+$(B)/bin/unit-tests: $(call obj,$(UNIT_SRC)) $(B)/obj/cmd/absl_mode.o $(LIBS_ALL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -labsl_synchronization -lcriterion
 $(call obj,$(UNIT_SRC)): $(GEN_H)
 
 PYGEN := $(B)/py/api_pb2.py

@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "base/quarantine.h"
 #include "base/trim.h"
+#include "cmd/absl_mode.h"
 #include "cmd/crispd_images.h"
 #include "cri/config.h"
 #include "cri/cri.h"
@@ -183,6 +184,8 @@ int main(int argc, char **argv)
    * arena of its own (up to 8 per core), each keeping its freed pages resident; crispd's
    * calls are small and short, so sharing one costs no measurable rate (README "Memory") */
   mallopt(M_ARENA_MAX, 1);
+  /* before grpc locks its first mutex: a graph node per mutex, kept for good (absl_mode.h) */
+  absl_lock_graph_off();
 
   /* block the stop signals before any thread exists, so every thread inherits it */
   sigset_t set;
