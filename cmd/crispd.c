@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -133,11 +134,25 @@ static int build_config(const struct flags *f, struct crisp_config *cfg)
   return 0;
 }
 
-/* Waits for SIGTERM or SIGINT on a signalfd: no work happens in a signal handler. */
+/* malloc gives freed memory back to the kernel by itself only from the top of the heap;
+ * the pages in the holes below stay resident (~0.1 MiB after lifecycle churn, README
+ * "Memory") until malloc_trim, run this often while crispd waits for a stop signal. */
+#define HEAP_TRIM_MS 30000
+
+/* Waits for SIGTERM or SIGINT on a signalfd (no work happens in a signal handler),
+ * trimming the heap every HEAP_TRIM_MS meanwhile. */
 static int wait_for_stop(int sfd)
 {
   struct signalfd_siginfo si;
+  struct pollfd p = {.fd = sfd, .events = POLLIN};
   for (;;) {
+    int ready = poll(&p, 1, HEAP_TRIM_MS);
+    if (ready == 0)
+      malloc_trim(0);
+    if (ready < 0 && errno != EINTR)
+      return -1;
+    if (ready <= 0)
+      continue;
     ssize_t n = read(sfd, &si, sizeof(si));
     if (n == (ssize_t)sizeof(si))
       return (int)si.ssi_signo;
