@@ -15,7 +15,7 @@ PREFIX ?= /usr/local
 PY := /usr/bin/python3
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
 
-PKGS_BUILD := build-essential g++ pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev \
+PKGS_BUILD := build-essential g++ pkg-config libgrpc-dev libabsl-dev protobuf-c-compiler libprotobuf-c-dev \
   libcurl4-openssl-dev libarchive-dev libyajl-dev libcriterion-dev libseccomp-dev libssl-dev \
   zlib1g-dev
 PKGS_TEST := python3 python3-grpcio python3-grpc-tools python3-pytest python3-yaml iproute2 util-linux procps \
