@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "cri/internal.h"
+#include "net/cni.h"
 #include "runtimes/executor.h"
 #include "runtimes/monitor.h"
 
@@ -127,6 +128,7 @@ static void recover_pods(struct cri *d)
       podenv_netns_repin(d, v[i]);
       continue;
     }
+    cni_orphans_end(v[i]->id);   /* an ADD it left running must not outlast the undo */
     if (podenv_destroy(d, v[i]->id, &e) < 0 || objects_pod_remove(d->objects, v[i]->id, &e) < 0)
       warn("cannot undo an interrupted RunPodSandbox", v[i]->id, &e);
     else

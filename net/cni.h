@@ -103,6 +103,12 @@ int cni_del(const struct cni_opts *o, const struct cni_pod *p, err_t **e);
  * "disableCheck": true passes. */
 int cni_check(const struct cni_opts *o, const struct cni_pod *p, err_t **e);
 
+/* Ends (SIGKILL, with their process groups) the plugins still running for sandbox
+ * container_id that a crispd which died left behind, and waits for them; the number
+ * found. Call before undoing a RunPodSandbox a crash cut short: an ADD left running
+ * could otherwise finish after the undo's DEL. */
+int cni_orphans_end(const char *container_id);
+
 /* For Status's NetworkReady: true if a config exists, is valid and every plugin it
  * names (and each plugin's ipam.type) is found. Otherwise false and, if why is not
  * NULL, *why says why (caller frees). Cheap: reads one file, stats a few. */

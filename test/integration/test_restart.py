@@ -3,6 +3,7 @@ killed with SIGKILL and started again on the same root and state finds every pod
 container as it was, the running ones still running (and logging), the ones that exited
 while it was down with their real exit code; and it can still stop, exec into and
 remove them, leaving no process, mount or lease behind."""
+import json
 import os
 import shutil
 import signal
@@ -12,8 +13,8 @@ import time
 import grpc
 
 from conftest import api_pb2, mounts_under
-from pod_helpers import (CREATED, EXITED, NOTREADY, READY, RUNNING, rpc_error, start_again,
-                         wait_for)
+from pod_helpers import (CREATED, EXITED, NOTREADY, READY, RUNNING, finish_node, rpc_error,
+                         start_again, start_node, wait_for)
 
 
 def restart(node, sig=signal.SIGKILL):
@@ -249,3 +250,55 @@ def test_a_pod_whose_namespace_pin_is_unmounted_under_crispd_still_stops_cleanly
     assert not chains & set(nat), "the pod's CNI chains are left"
     node.remove_pod(pod)
     assert node.net.leases() == [] and mounts_under(node.d.base) == []
+
+
+LATE_ADD = """#!/bin/sh
+# a CNI plugin whose ADD takes 3 s and then leaves a mark on the node (as a bridge ADD
+# leaves a veth, an address and a masquerade chain); its DEL takes the mark away
+mark="$(dirname "$0")/mark-$CNI_CONTAINERID"
+case "$CNI_COMMAND" in
+  VERSION) echo '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}' ;;
+  ADD) sleep 3; touch "$mark"; exec jq -c '.prevResult // {"cniVersion": .cniVersion}' ;;
+  DEL) rm -f "$mark"; cat >/dev/null ;;
+  *) cat >/dev/null ;;
+esac
+"""
+
+
+def test_an_add_a_killed_crispd_left_running_does_not_outlast_the_undo(
+        make_crispd, registry, cni_net, cgroup_parents, tmpbase):
+    """crispd runs each CNI plugin in a process group of its own, so a SIGKILL leaves an
+    ADD running. The next crispd undoes the interrupted RunPodSandbox with a DEL; an ADD
+    still running would finish after it and leave its state on the node for good. The
+    undo ends such plugins (found by CNI_CONTAINERID) first."""
+    base = os.path.join(tmpbase, "d")
+    bindir = os.path.join(tmpbase, "cni-bin")
+    os.makedirs(bindir)
+    with open(os.path.join(bindir, "crisp-late"), "w") as f:
+        f.write(LATE_ADD)
+    os.chmod(os.path.join(bindir, "crisp-late"), 0o755)
+    cfg = {"cni": {"conf_dir": os.path.join(base, "cni"),
+                   "bin_dirs": [bindir, "/opt/cni/bin", "/usr/lib/cni"]}}
+    node = start_node(make_crispd, registry, cni_net, cgroup_parents, config=cfg)
+    try:
+        conf = json.loads(json.dumps(node.net.conf))
+        conf["plugins"].append({"type": "crisp-late"})
+        with open(os.path.join(base, "cni", "10-crisp.conflist"), "w") as f:
+            json.dump(conf, f)
+        call = node.rt.RunPodSandbox.future(
+            api_pb2.RunPodSandboxRequest(config=node.pod_config(name="late")), timeout=30)
+        pods = os.path.join(node.d.state, "pods")
+        wait_for(lambda: os.path.isdir(pods) and os.listdir(pods), what="the pod being made")
+        pod = os.listdir(pods)[0]
+        time.sleep(1)   # inside the slow ADD
+        node.d.stop(sig=signal.SIGKILL)
+        assert call.exception() is not None
+        start_again(node)
+        assert "undid a RunPodSandbox a restart interrupted" in node.d.log()
+        assert node.list_pods() == []
+        time.sleep(3.5)   # the orphaned ADD would have finished by now
+        assert not os.path.exists(os.path.join(bindir, f"mark-{pod}"))
+        assert node.net.leases() == [] and node.net.pod_rules(pod) == []
+        assert "ended CNI plugins an earlier crispd left running" in node.d.log()
+    finally:
+        finish_node(node)
