@@ -276,18 +276,20 @@ static int64_t mono_us(void)
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static bool wait_exit(const char *dir, int ms, struct rpc_ctx *ctx)
+/* Polls the container's state into *st until it exited (or has no state left: then *st
+ * is zeroed); false if ms passed first. */
+static bool wait_exit(const char *dir, int ms, struct rpc_ctx *ctx, struct ctr_runtime_state *st)
 {
   int64_t deadline = mono_us() + (int64_t)ms * 1000;
   long step_us = STOP_POLL_FIRST_US;
   for (;;) {
-    struct ctr_runtime_state st;
     err_t *e = NULL;
-    if (monitor_state(dir, &st, &e) < 0) {
+    if (monitor_state(dir, st, &e) < 0) {
       err_free(&e);
+      memset(st, 0, sizeof(*st));
       return true;  /* no state left: nothing runs */
     }
-    if (!st.started || st.exited)
+    if (!st->started || st->exited)
       return true;
     if (mono_us() >= deadline || (ctx && rpc_ctx_done(ctx)))
       return false;
@@ -298,36 +300,45 @@ static bool wait_exit(const char *dir, int ms, struct rpc_ctx *ctx)
 }
 
 /* Stops one container (caller holds its object lock): its stop signal, then SIGKILL
- * after timeout_s. Idempotent: a container that is not running is fine. */
-int cri_ctr_stop_locked(struct cri *d, struct rpc_ctx *ctx, const char *id, int64_t timeout_s,
-                        err_t **e)
+ * after timeout_s. Idempotent: a container that is not running is fine. *st: its state
+ * once stopped (zeroed if it has none). */
+static int stop_locked(struct cri *d, struct rpc_ctx *ctx, const char *id, int64_t timeout_s,
+                       struct ctr_runtime_state *st, err_t **e)
 {
   cleanup_free char *dir = cri_ctr_state_dir(d, id);
-  struct ctr_runtime_state st;
-  if (monitor_state(dir, &st, e) < 0) {
+  if (monitor_state(dir, st, e) < 0) {
     err_free(e);
+    memset(st, 0, sizeof(*st));
     return 0;
   }
-  if (!st.started || st.exited)
+  if (!st->started || st->exited)
     return 0;
   cleanup_free char *spec_path = path_join(dir, "spec.json");
   struct ctr_spec *spec = NULL;
   if (spec_read(spec_path, &spec, e) < 0)
     return err_wrap(e, "container %s", id);
   int sig = signal_parse(spec->stop_signal ? spec->stop_signal : "SIGTERM");
-  if (timeout_s > 0 && kill(st.pid, sig > 0 ? sig : SIGTERM) == 0 &&
-      wait_exit(dir, (int)(timeout_s > 3600 ? 3600000 : timeout_s * 1000), ctx)) {
+  pid_t pid = st->pid;
+  if (timeout_s > 0 && kill(pid, sig > 0 ? sig : SIGTERM) == 0 &&
+      wait_exit(dir, (int)(timeout_s > 3600 ? 3600000 : timeout_s * 1000), ctx, st)) {
     spec_free(spec);
     return 0;
   }
   err_t *ke = NULL;
   if (cgroup_kill_all(spec, SIGKILL, &ke) < 0)
     err_free(&ke);
-  kill(st.pid, SIGKILL);
+  kill(pid, SIGKILL);
   spec_free(spec);
-  if (!wait_exit(dir, KILL_WAIT_MS, NULL))
+  if (!wait_exit(dir, KILL_WAIT_MS, NULL, st))
     return err_set(e, ERR_INTERNAL, 0, "container %s did not exit after SIGKILL", id);
   return 0;
+}
+
+int cri_ctr_stop_locked(struct cri *d, struct rpc_ctx *ctx, const char *id, int64_t timeout_s,
+                        err_t **e)
+{
+  struct ctr_runtime_state st;
+  return stop_locked(d, ctx, id, timeout_s, &st, e);
 }
 
 /* Stopping a container that is not there succeeds, as kubelet and critest expect. */
@@ -381,23 +392,21 @@ int cri_ctr_teardown(const char *state_dir, err_t **e)
   return rc;
 }
 
-/* The monitor cleans up after its container and says so in exit.json; this covers a
- * monitor that died, whose container (reported exited since) may still have processes
- * running, or one whose cleanup failed. */
-static int cleanup_left(const char *state_dir, const char *id, err_t **e)
+/* The monitor cleans up after its container and says so in exit.json (st, read once
+ * it exited); this covers a monitor that died, whose container (reported exited
+ * since) may still have processes running, or one whose cleanup failed. */
+static int cleanup_left(const char *state_dir, const char *id, const struct ctr_runtime_state *st,
+                        err_t **e)
 {
-  struct ctr_runtime_state st;
-  err_t *se = NULL;
-  bool cleaned = monitor_state(state_dir, &st, &se) == 0 && st.exited && st.exit.cleaned;
-  err_free(&se);
-  if (cleaned || cri_ctr_teardown(state_dir, e) == 0)
+  if ((st->exited && st->exit.cleaned) || cri_ctr_teardown(state_dir, e) == 0)
     return 0;
   return err_wrap(e, "clean up container %s", id);
 }
 
 static int remove_locked(struct cri *d, struct rpc_ctx *ctx, const char *id, err_t **e)
 {
-  if (cri_ctr_stop_locked(d, ctx, id, 0, e) < 0)
+  struct ctr_runtime_state st;   /* once exited, exit.json is final */
+  if (stop_locked(d, ctx, id, 0, &st, e) < 0)
     return -1;
   cri_ctr_stopped(d, id);   /* STOPPED goes out before DELETED */
   cleanup_free char *state_dir = cri_ctr_state_dir(d, id);
@@ -405,7 +414,7 @@ static int remove_locked(struct cri *d, struct rpc_ctx *ctx, const char *id, err
    * files go only once it is gone, so nothing of it is left running after the call */
   if (monitor_wait_gone(state_dir, MONITOR_GONE_MS, e) < 0)
     return err_wrap(e, "container %s", id);
-  if (cleanup_left(state_dir, id, e) < 0)
+  if (cleanup_left(state_dir, id, &st, e) < 0)
     return -1;
   /* the record goes first: a crash from here on leaves only directories and a layer
    * hold that no record names, which the next start removes (recover.c), never a

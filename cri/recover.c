@@ -123,9 +123,11 @@ static void recover_pods(struct cri *d)
   for (size_t i = 0; i < n; i++) {
     err_t *e = NULL;
     if (!v[i]->creating) {
-      if (v[i]->ready && podenv_netns_lost(d, v[i]))
-        mark_not_ready(d, v[i]);
-      podenv_netns_repin(d, v[i]);
+      if (podenv_netns_lost(d, v[i])) {
+        if (v[i]->ready)
+          mark_not_ready(d, v[i]);
+        podenv_netns_repin(d, v[i]);
+      }
       continue;
     }
     cni_orphans_end(v[i]->id);   /* an ADD it left running must not outlast the undo */
@@ -187,20 +189,9 @@ static int ctr_orphan_remove(struct cri *d, const char *id, err_t **e)
   return store_layers_release(d->store, id, e);
 }
 
-static bool str_in_sorted(char *const *v, size_t n, const char *s)
+static int cmp_str(const void *a, const void *b)
 {
-  size_t lo = 0, hi = n;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    int c = strcmp(v[mid], s);
-    if (c == 0)
-      return true;
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return false;
+  return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* A hold is written without waiting for the disk (image/store_holds.c), so a power
@@ -212,7 +203,8 @@ static void rehold(struct cri *d, char *const *held, size_t n_held)
   size_t n = 0;
   objects_ctr_list(d->objects, NULL, &v, &n);
   for (size_t i = 0; i < n; i++) {
-    if (str_in_sorted(held, n_held, v[i]->id))
+    const char *id = v[i]->id;
+    if (bsearch(&id, held, n_held, sizeof(*held), cmp_str))   /* held is sorted */
       continue;
     err_t *e = NULL;
     struct image_record *img = NULL;
